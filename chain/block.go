@@ -1,0 +1,158 @@
+// Package chain holds the course network's block: its hash rule, the
+// validation rules of section 4 of the protocol spec, the verified chain
+// with its tip, and the chain's storage on disk.
+//
+// It imports no other package of blockpeer, touches no socket and reads no
+// clock: every rule here is a pure function of its inputs.
+package chain
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of a valid block (section 4 of the spec).
+const (
+	MaxMessages     = 10 // messages per block
+	MaxMessageRunes = 20 // code points per message
+	MaxNonceRunes   = 40 // code points per nonce
+	HashHexLen      = 64 // a SHA-256 digest in hex
+)
+
+// Block is one block as it travels on the wire. There is no previous-hash
+// field: a block links to its predecessor through the hash rule.
+type Block struct {
+	Height    int      `json:"height"`
+	MinedBy   string   `json:"minedBy"`
+	Nonce     string   `json:"nonce"`
+	Messages  []string `json:"messages"`
+	Hash      string   `json:"hash"`
+	Timestamp int64    `json:"timestamp"`
+}
+
+// Preimage returns the bytes whose SHA-256 is the block's hash: prev (the
+// previous block's hash as ASCII hex, empty for height 0), minedBy, every
+// message, the timestamp as 8 unsigned big-endian bytes, then the nonce.
+func Preimage(prev string, b *Block) []byte {
+	n := len(prev) + len(b.MinedBy) + 8 + len(b.Nonce)
+	for _, m := range b.Messages {
+		n += len(m)
+	}
+	buf := make([]byte, 0, n)
+	buf = AppendPrefix(buf, prev, b.MinedBy, b.Messages, b.Timestamp)
+	return append(buf, b.Nonce...)
+}
+
+// AppendPrefix appends to dst the part of the preimage that comes before the
+// nonce. Miners hash it once per template.
+func AppendPrefix(dst []byte, prev, minedBy string, messages []string, timestamp int64) []byte {
+	dst = append(dst, prev...)
+	dst = append(dst, minedBy...)
+	for _, m := range messages {
+		dst = append(dst, m...)
+	}
+	return binary.BigEndian.AppendUint64(dst, uint64(timestamp))
+}
+
+// ComputeHash returns the lower-case hex SHA-256 of the block's preimage.
+// prev must be empty for height 0.
+func ComputeHash(prev string, b *Block) string {
+	sum := sha256.Sum256(Preimage(prev, b))
+	return hex.EncodeToString(sum[:])
+}
+
+// MeetsDifficulty reports whether hash ends with difficulty '0' characters.
+func MeetsDifficulty(hash string, difficulty int) bool {
+	if difficulty < 0 || difficulty > len(hash) {
+		return false
+	}
+	for i := len(hash) - difficulty; i < len(hash); i++ {
+		if hash[i] != '0' {
+			return false
+		}
+	}
+	return true
+}
+
+// Errors returned by validation; wrapped with detail, test with errors.Is.
+var (
+	ErrFields     = errors.New("block fields out of limits")
+	ErrDifficulty = errors.New("hash does not meet the difficulty")
+	ErrHash       = errors.New("hash does not match the block's contents")
+	ErrHeight     = errors.New("wrong height")
+)
+
+// CheckFields checks everything about a block that needs no other block:
+// field limits, the shape of the hash and the difficulty. It does not
+// recompute the hash (that needs the predecessor's hash).
+func CheckFields(b *Block, difficulty int) error {
+	switch {
+	case b.Height < 0:
+		return fmt.Errorf("%w: negative height %d", ErrFields, b.Height)
+	case b.Timestamp < 0:
+		return fmt.Errorf("%w: negative timestamp %d", ErrFields, b.Timestamp)
+	case len(b.Messages) > MaxMessages:
+		return fmt.Errorf("%w: %d messages (at most %d)", ErrFields, len(b.Messages), MaxMessages)
+	case utf8.RuneCountInString(b.Nonce) > MaxNonceRunes:
+		return fmt.Errorf("%w: nonce of %d characters (at most %d)", ErrFields, utf8.RuneCountInString(b.Nonce), MaxNonceRunes)
+	case !utf8.ValidString(b.MinedBy) || !utf8.ValidString(b.Nonce):
+		return fmt.Errorf("%w: minedBy or nonce is not UTF-8", ErrFields)
+	case !IsHash(b.Hash):
+		return fmt.Errorf("%w: hash %q is not 64 lower-case hex digits", ErrFields, b.Hash)
+	}
+	for i, m := range b.Messages {
+		if !utf8.ValidString(m) {
+			return fmt.Errorf("%w: message %d is not UTF-8", ErrFields, i)
+		}
+		if n := utf8.RuneCountInString(m); n > MaxMessageRunes {
+			return fmt.Errorf("%w: message %d has %d characters (at most %d)", ErrFields, i, n, MaxMessageRunes)
+		}
+	}
+	if !MeetsDifficulty(b.Hash, difficulty) {
+		return fmt.Errorf("%w: %s does not end with %d zeros", ErrDifficulty, b.Hash, difficulty)
+	}
+	return nil
+}
+
+// Validate checks b as the block at height len(chain) on top of a block whose
+// hash is prev (empty when b is a genesis block): the field limits, the
+// difficulty and the recomputed hash.
+func Validate(b *Block, prev string, height, difficulty int) error {
+	if b.Height != height {
+		return fmt.Errorf("%w: block says %d, expected %d", ErrHeight, b.Height, height)
+	}
+	if (height == 0) != (prev == "") {
+		return fmt.Errorf("%w: previous hash %q for height %d", ErrHeight, prev, height)
+	}
+	if err := CheckFields(b, difficulty); err != nil {
+		return err
+	}
+	if got := ComputeHash(prev, b); got != b.Hash {
+		return fmt.Errorf("%w: block %d claims %s, contents hash to %s", ErrHash, b.Height, b.Hash, got)
+	}
+	return nil
+}
+
+// IsHash reports whether s is 64 lower-case hex digits.
+func IsHash(s string) bool {
+	if len(s) != HashHexLen {
+		return false
+	}
+	return strings.IndexFunc(s, func(r rune) bool {
+		return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f')
+	}) < 0
+}
+
+// Clone returns a deep copy of b (its messages slice is not shared).
+func (b *Block) Clone() *Block {
+	c := *b
+	if b.Messages != nil {
+		c.Messages = append(make([]string, 0, len(b.Messages)), b.Messages...)
+	}
+	return &c
+}
