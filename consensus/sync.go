@@ -1,0 +1,638 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"blockpeer/chain"
+)
+
+// LocalChain is what a Sync reads of our own verified chain.
+type LocalChain interface {
+	Height() int
+	HashAt(h int) string
+}
+
+// SyncConfig tunes a Sync. Zero fields take the defaults of DefaultSyncConfig.
+type SyncConfig struct {
+	Difficulty     int           // trailing zeros every block needs
+	RequestTimeout time.Duration // a GET_BLOCK with no answer by then is resent
+	InitialWindow  int           // requests in flight per backer at the start
+	MaxWindow      int           // most requests in flight per backer
+	MaxStrikes     int           // consecutive timeouts before a backer is dropped
+	Lookahead      int           // most heights requested beyond the verified prefix
+}
+
+// DefaultSyncConfig returns the settings used on the course network.
+func DefaultSyncConfig(difficulty int) SyncConfig {
+	return SyncConfig{
+		Difficulty:     difficulty,
+		RequestTimeout: time.Second,
+		InitialWindow:  8,
+		MaxWindow:      64,
+		MaxStrikes:     6,
+		Lookahead:      4096,
+	}
+}
+
+func (c SyncConfig) withDefaults() SyncConfig {
+	d := DefaultSyncConfig(c.Difficulty)
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.InitialWindow <= 0 {
+		c.InitialWindow = d.InitialWindow
+	}
+	if c.MaxWindow < c.InitialWindow {
+		c.MaxWindow = max(d.MaxWindow, c.InitialWindow)
+	}
+	if c.MaxStrikes <= 0 {
+		c.MaxStrikes = d.MaxStrikes
+	}
+	if c.Lookahead <= 0 {
+		c.Lookahead = d.Lookahead
+	}
+	return c
+}
+
+// Phase is where a Sync is.
+type Phase int
+
+// The phases of a Sync, in order.
+const (
+	Searching Phase = iota // binary search for the fork point
+	Fetching               // pipelined download of the blocks above it
+	Done                   // a verified candidate is ready: see Result
+	Failed                 // given up: see Err and MarkBad
+)
+
+func (p Phase) String() string {
+	return [...]string{"searching", "fetching", "done", "failed"}[p]
+}
+
+// Request is a GET_BLOCK to send.
+type Request struct {
+	Peer   string
+	Height int
+}
+
+// Verdict says what became of a reply handed to a Sync.
+type Verdict int
+
+// Verdicts of OnBlock and OnMissing.
+const (
+	Unsolicited Verdict = iota // nothing asked for it: dropped
+	Accepted                   // used
+	Lied                       // the peer sent an invalid block and was dropped
+	Lacking                    // the peer could not serve a block of the chain it claimed and was dropped
+)
+
+// ErrNoBackers is the failure of a sync whose every backer was dropped.
+var ErrNoBackers = errors.New("no backer left")
+
+// Sync downloads and verifies the chain of one Group. It first finds where
+// our chain and theirs part (a binary search over GET_BLOCK, one probe in
+// flight), then fetches the heights above that point with many requests in
+// flight spread over the backers, verifying each block on top of the last
+// verified one as soon as it arrives.
+type Sync struct {
+	cfg    Config
+	target Key
+	local  LocalChain
+	phase  Phase
+	err    error
+	bad    bool
+
+	backers []*backer
+	byAddr  map[string]*backer
+	rr      int // round-robin start among equally free backers
+
+	pending map[int]*request // height -> request in flight
+	retry   []int            // heights to ask again, ascending
+	avoid   map[int]*backer  // height -> backer that last timed out on it
+	notes   []Note
+
+	// Searching: our chain and theirs agree at lo (-1: nowhere) and differ
+	// at hi; probe is the height asked.
+	lo, hi, probe int
+
+	// Fetching: heights from..to-1, next is the lowest never asked.
+	from, to, next int
+	extended       bool             // to was raised by one past target.Height
+	have           map[int]received // arrived, not yet verified
+	verified       []*chain.Block   // blocks from..from+len-1, verified
+	suppliers      []*backer        // who sent each verified block
+	conflicts      map[int]conflict // height -> a block there that did not link
+	prevHash       string           // hash of the block below the next to verify
+}
+
+// Config is the configuration of a Sync.
+type Config = SyncConfig
+
+type backer struct {
+	addr       string
+	window     int
+	inflight   int
+	strikes    int
+	served     int
+	lastAnswer time.Time // when it last answered
+	lastCut    time.Time // when its window was last halved
+	dropped    string    // why it was dropped ("" while in use)
+	silent     bool      // dropped for timeouts, not for lying
+}
+
+type request struct {
+	peer     *backer
+	sent     time.Time
+	deadline time.Time
+}
+
+// conflict is a block that did not link to the verified block below it,
+// sent by another backer: one of the two is on another fork.
+type conflict struct {
+	peer *backer
+	err  error
+}
+
+type received struct {
+	block *chain.Block
+	peer  *backer
+}
+
+// NewSync starts downloading target's chain from its backers, on top of
+// local. Call Poll at once for the first requests.
+func NewSync(target Group, local LocalChain, cfg SyncConfig) *Sync {
+	s := &Sync{
+		cfg:       cfg.withDefaults(),
+		target:    target.Key,
+		local:     local,
+		byAddr:    make(map[string]*backer),
+		pending:   make(map[int]*request),
+		avoid:     make(map[int]*backer),
+		conflicts: make(map[int]conflict),
+		have:      make(map[int]received),
+		probe:     -1,
+	}
+	for _, addr := range target.Backers {
+		if s.byAddr[addr] != nil {
+			continue
+		}
+		b := &backer{addr: addr, window: s.cfg.InitialWindow}
+		s.backers = append(s.backers, b)
+		s.byAddr[addr] = b
+	}
+	shared := min(local.Height(), target.Height)
+	if shared == 0 {
+		s.startFetch(0)
+	} else {
+		s.lo, s.hi, s.probe = -1, shared, shared-1
+	}
+	return s
+}
+
+// Target returns the chain being fetched.
+func (s *Sync) Target() Key { return s.target }
+
+// Phase returns the current phase.
+func (s *Sync) Phase() Phase { return s.phase }
+
+// Err returns why a Failed sync failed.
+func (s *Sync) Err() error { return s.err }
+
+// MarkBad reports whether a Failed sync proved the target chain bad (its
+// blocks are invalid or its backers cannot serve it), as opposed to having
+// lost its backers to silence.
+func (s *Sync) MarkBad() bool { return s.bad }
+
+// ForkPoint returns the first height being fetched (valid once Fetching).
+func (s *Sync) ForkPoint() int { return s.from }
+
+// Progress returns how many blocks are verified out of how many to fetch.
+func (s *Sync) Progress() (verified, total int) { return len(s.verified), s.to - s.from }
+
+// Result returns a Done sync's candidate: the verified blocks from height
+// from upwards, to be adopted on top of our first from blocks.
+func (s *Sync) Result() (from int, blocks []*chain.Block) { return s.from, s.verified }
+
+// Backers returns the addresses still in use.
+func (s *Sync) Backers() []string {
+	var out []string
+	for _, b := range s.backers {
+		if b.dropped == "" {
+			out = append(out, b.addr)
+		}
+	}
+	return out
+}
+
+// InFlight returns the number of requests awaiting an answer.
+func (s *Sync) InFlight() int { return len(s.pending) }
+
+// Poll expires requests older than the timeout and returns the requests to
+// send now. Call it after every event and on a timer.
+func (s *Sync) Poll(now time.Time) []Request {
+	for h, r := range s.pending {
+		if now.Before(r.deadline) {
+			continue
+		}
+		delete(s.pending, h)
+		b := r.peer
+		b.inflight--
+		// Losses of requests sent before the last answer or the last cut
+		// belong to a burst already counted: one cut and one strike each.
+		if r.sent.After(b.lastCut) {
+			b.window = max(1, b.window/2)
+			b.lastCut = now
+		}
+		if !r.sent.Before(b.lastAnswer) {
+			b.strikes++
+		}
+		s.queueRetry(h, b)
+		if b.strikes >= s.cfg.MaxStrikes && b.dropped == "" {
+			s.drop(b, fmt.Errorf("no answer to %d requests in a row", b.strikes), true)
+		}
+	}
+	if s.phase == Done || s.phase == Failed {
+		return nil
+	}
+	var out []Request
+	for {
+		h, ok := s.nextWanted()
+		if !ok {
+			break
+		}
+		b := s.pick(s.avoid[h])
+		if b == nil {
+			break
+		}
+		s.takeWanted(h)
+		b.inflight++
+		s.pending[h] = &request{peer: b, sent: now, deadline: now.Add(s.cfg.RequestTimeout)}
+		out = append(out, Request{Peer: b.addr, Height: h})
+	}
+	return out
+}
+
+// Note is something a Sync learned about a peer that the node should log:
+// a backer that lied, lacked blocks it claimed, or went silent.
+type Note struct {
+	Peer string
+	Err  error
+}
+
+// TakeNotes returns and forgets the notes gathered since the last call.
+func (s *Sync) TakeNotes() []Note {
+	n := s.notes
+	s.notes = nil
+	return n
+}
+
+// Moved reports whether a Done sync ended on a top hash other than the
+// target's: the backers' chain grew while we fetched it, or they report
+// STATS heights off by one. The candidate is verified either way.
+func (s *Sync) Moved() bool {
+	return s.phase == Done && len(s.verified) > 0 && s.prevHash != s.target.Hash
+}
+
+// OnBlock hands the Sync a block received from peer in a GET_BLOCK_REPLY.
+// A block nobody asked for is Unsolicited; a block that fails the field
+// checks or, later, does not link to the verified chain below it gets its
+// sender dropped as a liar (see TakeNotes).
+func (s *Sync) OnBlock(peer string, b *chain.Block, now time.Time) Verdict {
+	bk := s.byAddr[peer]
+	if bk == nil || (bk.dropped != "" && !bk.silent) || s.phase >= Done {
+		return Unsolicited
+	}
+	h := b.Height
+	r, ok := s.pending[h]
+	if !ok {
+		return Unsolicited
+	}
+	if err := chain.CheckFields(b, s.cfg.Difficulty); err != nil {
+		s.lied(bk, fmt.Errorf("block %d: %w", h, err))
+		return Lied
+	}
+	delete(s.pending, h)
+	delete(s.avoid, h)
+	r.peer.inflight--
+	bk.strikes = 0
+	bk.lastAnswer = now
+	bk.served++
+	bk.window = min(s.cfg.MaxWindow, bk.window+1)
+	if s.phase == Searching {
+		s.onProbe(h, b, bk)
+	} else if h >= s.from+len(s.verified) {
+		s.have[h] = received{block: b, peer: bk}
+		s.advance()
+	}
+	return Accepted
+}
+
+// OnMissing tells the Sync that peer answered "no such block" (nulls,
+// "None", a non-block) for height, or for an unknown height (-1) when the
+// reply did not say. A backer that cannot serve a block of the chain it
+// claimed is dropped.
+func (s *Sync) OnMissing(peer string, height int, now time.Time) Verdict {
+	bk := s.byAddr[peer]
+	if bk == nil || bk.dropped != "" || s.phase >= Done {
+		return Unsolicited
+	}
+	if height < 0 { // attribute to the one request it has in flight, if one
+		n := 0
+		for h, r := range s.pending {
+			if r.peer == bk {
+				height, n = h, n+1
+			}
+		}
+		if n == 0 {
+			return Unsolicited
+		}
+		if n > 1 {
+			height = -1
+		}
+	}
+	if r, ok := s.pending[height]; ok && r.peer == bk && s.extended && height == s.to-1 {
+		// No block above the target: the chain is exactly as reported.
+		delete(s.pending, height)
+		r.peer.inflight--
+		s.to--
+		s.phase = Done
+		return Accepted
+	}
+	if r, ok := s.pending[height]; height >= 0 && (!ok || r.peer != bk) {
+		return Unsolicited
+	}
+	s.drop(bk, fmt.Errorf("claims %d blocks but has no block %d", s.target.Height, height), false)
+	return Lacking
+}
+
+func (s *Sync) onProbe(h int, b *chain.Block, bk *backer) {
+	if h != s.probe {
+		return
+	}
+	if b.Hash == s.local.HashAt(h) {
+		s.lo = h
+	} else {
+		s.hi = h
+		s.have[h] = received{block: b, peer: bk}
+	}
+	if s.hi-s.lo <= 1 {
+		s.startFetch(s.lo + 1)
+		return
+	}
+	s.probe = (s.lo + s.hi) / 2
+}
+
+func (s *Sync) startFetch(from int) {
+	s.phase = Fetching
+	s.probe = -1
+	s.from, s.to, s.next = from, s.target.Height, from
+	s.prevHash = s.local.HashAt(from - 1)
+	for h := range s.have {
+		if h < from {
+			delete(s.have, h)
+		}
+	}
+	s.retry = slices.DeleteFunc(s.retry, func(h int) bool { return h < from })
+	if from >= s.to {
+		s.phase = Done // our chain already holds theirs
+		return
+	}
+	s.advance()
+}
+
+// advance verifies the arrived blocks that continue the verified prefix.
+func (s *Sync) advance() {
+	for s.phase == Fetching {
+		vn := s.from + len(s.verified)
+		if vn == s.to {
+			if s.prevHash == s.target.Hash || s.extended {
+				s.phase = Done
+				return
+			}
+			// The top is not the reported hash: either the chain grew
+			// meanwhile or the backers report heights off by one. Ask
+			// for one block more; "none" ends the sync as it is.
+			s.extended = true
+			s.to++
+			return
+		}
+		r, ok := s.have[vn]
+		if !ok {
+			return
+		}
+		delete(s.have, vn)
+		err := chain.Validate(r.block, s.prevHash, vn, s.cfg.Difficulty)
+		if err == nil {
+			if c, ok := s.conflicts[vn]; ok && c.peer != r.peer && s.supplier(vn-1) != r.peer {
+				// Two other backers agree where this one disagreed: it lied.
+				s.lied(c.peer, c.err)
+			}
+			delete(s.conflicts, vn)
+			s.verified = append(s.verified, r.block)
+			s.suppliers = append(s.suppliers, r.peer)
+			s.prevHash = r.block.Hash
+			continue
+		}
+		below := s.supplier(vn - 1)
+		if !errors.Is(err, chain.ErrHash) || below == nil || below == r.peer {
+			// Invalid in itself, or inconsistent with its own sender's
+			// block below: the sender lied.
+			s.queueRetry(vn, nil)
+			s.lied(r.peer, err)
+			continue
+		}
+		// Block vn does not link to block vn-1 from another backer: one of
+		// the two serves another fork. Ask a third backer for vn; if its
+		// block disagrees too, the block below is the odd one out.
+		if first, ok := s.conflicts[vn]; !ok || first.peer == r.peer {
+			s.conflicts[vn] = conflict{peer: r.peer, err: err}
+			s.queueRetry(vn, r.peer)
+			continue
+		}
+		delete(s.conflicts, vn)
+		s.have[vn] = r
+		s.lied(below, fmt.Errorf("block %d disagrees with blocks %d of two other backers", vn-1, vn))
+	}
+}
+
+// supplier returns who sent the verified block at height h, nil when the
+// block is ours (below the fork point) or not verified.
+func (s *Sync) supplier(h int) *backer {
+	if i := h - s.from; i >= 0 && i < len(s.suppliers) {
+		return s.suppliers[i]
+	}
+	return nil
+}
+
+// forget removes the blocks b sent that nothing else vouches for, and
+// asks for those heights again: its unverified blocks, and the top run of
+// verified blocks that b alone sent (a block another backer's block links
+// on top of is vouched for by that backer too).
+func (s *Sync) forget(b *backer) {
+	for h, r := range s.have {
+		if r.peer == b {
+			delete(s.have, h)
+			s.queueRetry(h, nil)
+		}
+	}
+	cut := len(s.suppliers)
+	for cut > 0 && s.suppliers[cut-1] == b {
+		cut--
+	}
+	if cut == len(s.suppliers) {
+		return
+	}
+	top := s.from + len(s.verified)
+	s.verified, s.suppliers = s.verified[:cut], s.suppliers[:cut]
+	s.prevHash = s.local.HashAt(s.from + cut - 1)
+	if cut > 0 {
+		s.prevHash = s.verified[cut-1].Hash
+	}
+	for h := s.from + cut; h < top; h++ {
+		s.queueRetry(h, nil)
+	}
+}
+
+// lied drops b for serving an invalid block or another fork, and forgets
+// every block it sent.
+func (s *Sync) lied(b *backer, err error) {
+	if b.dropped == "" || b.silent {
+		b.silent = false
+		if s.phase == Fetching {
+			s.forget(b)
+		}
+		s.drop(b, fmt.Errorf("sent an invalid block: %w", err), false)
+	}
+}
+
+// drop stops using b and puts its requests back in the queue.
+func (s *Sync) drop(b *backer, why error, silent bool) {
+	s.notes = append(s.notes, Note{Peer: b.addr, Err: why})
+	b.dropped, b.silent = why.Error(), silent
+	for h, r := range s.pending {
+		if r.peer == b {
+			delete(s.pending, h)
+			b.inflight--
+			s.queueRetry(h, nil)
+		}
+	}
+	for _, o := range s.backers {
+		if o.dropped == "" {
+			return
+		}
+	}
+	s.fail()
+}
+
+// fail ends the sync once no backer is left.
+func (s *Sync) fail() {
+	if s.phase >= Done {
+		return
+	}
+	if s.extended && s.from+len(s.verified) >= s.target.Height {
+		s.to = s.from + len(s.verified) // the extra block was optional
+		s.phase = Done
+		return
+	}
+	s.phase = Failed
+	s.bad = true
+	for _, b := range s.backers {
+		if b.silent {
+			s.bad = false // some backer may have served it, had it answered
+		}
+	}
+	s.err = fmt.Errorf("%w for %d@%.12s after %d of %d blocks", ErrNoBackers,
+		s.target.Height, s.target.Hash, len(s.verified), s.to-s.from)
+}
+
+func (s *Sync) queueRetry(h int, avoid *backer) {
+	switch s.phase {
+	case Searching:
+		if h == s.probe && avoid != nil {
+			s.avoid[h] = avoid
+		}
+		return
+	case Fetching:
+	default:
+		return
+	}
+	if h < s.from+len(s.verified) || h >= s.to {
+		return
+	}
+	if _, ok := s.have[h]; ok {
+		return
+	}
+	if _, ok := s.pending[h]; ok {
+		return
+	}
+	i, found := slices.BinarySearch(s.retry, h)
+	if !found {
+		s.retry = slices.Insert(s.retry, i, h)
+	}
+	if avoid != nil {
+		s.avoid[h] = avoid
+	}
+}
+
+// nextWanted returns the height to ask for next, if any.
+func (s *Sync) nextWanted() (int, bool) {
+	switch s.phase {
+	case Searching:
+		if _, ok := s.pending[s.probe]; ok {
+			return 0, false
+		}
+		return s.probe, true
+	case Fetching:
+		if len(s.retry) > 0 {
+			return s.retry[0], true
+		}
+		for s.next < s.to {
+			if _, ok := s.have[s.next]; !ok {
+				break
+			}
+			s.next++
+		}
+		if s.next < s.to && s.next < s.from+len(s.verified)+s.cfg.Lookahead {
+			return s.next, true
+		}
+	}
+	return 0, false
+}
+
+// takeWanted consumes the height nextWanted returned.
+func (s *Sync) takeWanted(h int) {
+	if s.phase != Fetching {
+		return
+	}
+	if len(s.retry) > 0 && s.retry[0] == h {
+		s.retry = s.retry[1:]
+		return
+	}
+	s.next = h + 1
+}
+
+// pick returns the backer with the most free window, preferring one other
+// than avoid, or nil when every backer is busy.
+func (s *Sync) pick(avoid *backer) *backer {
+	var best *backer
+	bestFree := 0
+	n := len(s.backers)
+	for i := range n {
+		b := s.backers[(s.rr+i)%n]
+		free := b.window - b.inflight
+		if b.dropped != "" || free <= 0 {
+			continue
+		}
+		if b == avoid {
+			free = 0 // only if nobody else is free
+		}
+		if best == nil || free > bestFree {
+			best, bestFree = b, free
+		}
+	}
+	s.rr++
+	return best
+}
