@@ -1,0 +1,59 @@
+package peer_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"blockpeer/chain"
+	"blockpeer/peer"
+)
+
+// BenchmarkSync measures a fresh node's whole join over real UDP on
+// loopback: GOSSIP, the first consensus (the test timings' 100 ms join
+// delay and 150 ms STATS window), then the pipelined download and
+// verification of the chain from three source nodes.
+//
+//	go test -run x -bench Sync -benchtime 5x ./peer/
+func BenchmarkSync(b *testing.B) {
+	for _, n := range []int{500, 5000} {
+		b.Run(fmt.Sprintf("blocks=%d", n), func(b *testing.B) {
+			blocks := chain.Extend(nil, n, testDifficulty, "bench", 1_700_000_000)
+			var seeds []netip.AddrPort
+			for i := range 3 {
+				seeds = append(seeds, startNode(b, fmt.Sprintf("s%d", i), blocks, nil).addr)
+			}
+			var total time.Duration
+			for b.Loop() {
+				tr, err := peer.ListenUDP("127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				fresh, stop := launch(b, "fresh", tr, nil, seeds)
+				for height(b, fresh) < n {
+					if time.Since(start) > time.Minute {
+						b.Fatalf("no sync of %d blocks within a minute", n)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				total += time.Since(start)
+				stop()
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/sync")
+			b.ReportMetric(float64(n*b.N)/total.Seconds(), "blocks/s")
+		})
+	}
+}
+
+func height(tb testing.TB, n *testNode) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	h, err := n.Height(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}

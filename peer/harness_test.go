@@ -1,0 +1,274 @@
+package peer_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"blockpeer/chain"
+	"blockpeer/peer"
+	"blockpeer/protocol"
+)
+
+const testDifficulty = 2
+
+// testTimings are short timings for tests.
+func testTimings() peer.Timings {
+	return peer.Timings{
+		GossipInterval:    time.Second,
+		PeerTimeout:       10 * time.Second,
+		ConsensusInterval: 5 * time.Second,
+		JoinDelay:         100 * time.Millisecond,
+		StatsWindow:       150 * time.Millisecond,
+		RequestTimeout:    200 * time.Millisecond,
+		SeenIDTTL:         time.Minute,
+		Tick:              10 * time.Millisecond,
+	}
+}
+
+// testNode is a node running over real UDP on 127.0.0.1.
+type testNode struct {
+	*peer.Node
+	addr  netip.AddrPort
+	chain *chain.Chain
+}
+
+type nodeOpt func(*peer.Config)
+
+// startNode starts a node holding blocks, joined through seeds; it stops
+// when the test ends.
+func startNode(t testing.TB, name string, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) *testNode {
+	t.Helper()
+	tr, err := peer.ListenUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runNode(t, name, tr, blocks, seeds, opts...)
+}
+
+// runNode runs a node on tr until the test ends.
+func runNode(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) *testNode {
+	t.Helper()
+	n, stop := launch(t, name, tr, blocks, seeds, opts...)
+	t.Cleanup(stop)
+	return n
+}
+
+// launch starts a node on tr; stop stops it and closes tr.
+func launch(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) (*testNode, func()) {
+	t.Helper()
+	ch, err := chain.New(testDifficulty, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) > 0 {
+		if err := ch.Adopt(0, blocks); err != nil {
+			t.Fatalf("%s: test chain: %v", name, err)
+		}
+	}
+	cfg := peer.Config{
+		Name: name, Advertise: tr.LocalAddr(), Seeds: seeds, Difficulty: testDifficulty,
+		Timings: testTimings(), Log: testLogger(t), RandSeed: 1,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := peer.New(cfg, tr, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := n.Run(ctx); err != nil {
+			t.Errorf("%s: Run: %v", name, err)
+		}
+	}()
+	stop := func() {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s: did not stop within 2s", name)
+		}
+		tr.Close()
+	}
+	return &testNode{Node: n, addr: tr.LocalAddr(), chain: ch}, stop
+}
+
+// testLogger logs to the test's log at debug level when -v is given.
+func testLogger(t testing.TB) zerolog.Logger {
+	if _, isBench := t.(*testing.B); isBench || !testing.Verbose() {
+		return zerolog.Nop()
+	}
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+}
+
+// eventually polls cond every 10ms until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (n *testNode) status(t *testing.T) peer.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := n.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// raw is a bare UDP socket for playing a peer by hand, as nc -u would.
+type raw struct {
+	t    *testing.T
+	conn *net.UDPConn
+	addr netip.AddrPort
+}
+
+func newRaw(t *testing.T) *raw {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &raw{t: t, conn: conn, addr: conn.LocalAddr().(*net.UDPAddr).AddrPort()}
+}
+
+func (r *raw) send(to netip.AddrPort, m protocol.Message) {
+	r.t.Helper()
+	data, err := protocol.Encode(m)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.sendRaw(to, data)
+}
+
+func (r *raw) sendRaw(to netip.AddrPort, data []byte) {
+	r.t.Helper()
+	if _, err := r.conn.WriteToUDPAddrPort(data, to); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// recv returns the next datagram's message, or nil after timeout.
+func (r *raw) recv(timeout time.Duration) (protocol.Message, netip.AddrPort) {
+	buf := make([]byte, 65536)
+	r.conn.SetReadDeadline(time.Now().Add(timeout))
+	n, from, err := r.conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		return nil, netip.AddrPort{}
+	}
+	m, err := protocol.Parse(buf[:n])
+	if err != nil {
+		r.t.Errorf("unparseable datagram from %s: %v: %q", from, err, buf[:n])
+		return nil, from
+	}
+	return m, from
+}
+
+// recvType waits up to timeout for a message of type typ, skipping others.
+func (r *raw) recvType(typ string, timeout time.Duration) protocol.Message {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		m, _ := r.recv(time.Until(deadline))
+		if m != nil && m.Type() == typ {
+			return m
+		}
+	}
+	return nil
+}
+
+// fakePeer answers STATS and GET_BLOCK from a fixed block list, which need
+// not be valid: the liar of the tests. It counts the GET_BLOCKs it serves.
+type fakePeer struct {
+	*raw
+	mu     sync.Mutex
+	blocks []*chain.Block
+	served int
+	silent bool // answers nothing
+	stall  bool // answers STATS but not GET_BLOCK
+}
+
+func startFake(t *testing.T, blocks []*chain.Block) *fakePeer {
+	f := &fakePeer{raw: newRaw(t), blocks: blocks}
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := f.conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			m, err := protocol.Parse(buf[:n])
+			if err != nil {
+				continue
+			}
+			f.mu.Lock()
+			silent, stall := f.silent, f.stall
+			f.mu.Unlock()
+			if silent {
+				continue
+			}
+			switch m := m.(type) {
+			case protocol.Stats:
+				top := blocks[len(blocks)-1]
+				f.reply(from, protocol.StatsReply{Height: len(blocks), Hash: top.Hash})
+			case protocol.GetBlock:
+				if stall {
+					continue
+				}
+				f.mu.Lock()
+				f.served++
+				f.mu.Unlock()
+				var b *chain.Block
+				if m.Height >= 0 && m.Height < len(blocks) {
+					b = blocks[m.Height]
+				}
+				f.reply(from, protocol.GetBlockReply{Block: b})
+			}
+		}
+	}()
+	return f
+}
+
+func (f *fakePeer) reply(to netip.AddrPort, m protocol.Message) {
+	data, _ := protocol.Encode(m)
+	f.conn.WriteToUDPAddrPort(data, to)
+}
+
+func (f *fakePeer) servedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.served
+}
+
+// tamper returns a copy of blocks whose block at height h has a changed
+// message but its old hash: invalid, yet well-formed.
+func tamper(blocks []*chain.Block, h int) []*chain.Block {
+	out := append([]*chain.Block(nil), blocks...)
+	b := out[h].Clone()
+	b.Messages = []string{"forged"}
+	out[h] = b
+	return out
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

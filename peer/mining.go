@@ -1,0 +1,104 @@
+package peer
+
+import (
+	"context"
+	"net/netip"
+	"unicode/utf8"
+
+	"blockpeer/chain"
+	"blockpeer/miner"
+	"blockpeer/protocol"
+)
+
+// maxQueuedWords bounds the NEW_WORD queue.
+const maxQueuedWords = 1000
+
+// mining is the miner goroutine working on one template.
+type mining struct {
+	cancel context.CancelFunc
+	tmpl   miner.Template
+	words  int // how many queued words the template uses
+}
+
+// restartMining (re)starts the miner on top of our tip, if mining is on.
+// It is called whenever the tip changes, so a block from a peer wins the
+// race at once.
+func (n *Node) restartMining() {
+	n.stopMining()
+	if !n.cfg.Mine || (n.chain.Height() == 0 && !n.cfg.MineGenesis) {
+		return
+	}
+	words := n.words[:min(len(n.words), chain.MaxMessages)]
+	msgs := append([]string(nil), words...)
+	if len(msgs) == 0 {
+		msgs = []string{n.cfg.MineMessage}
+	}
+	t := miner.Template{
+		Prev:       n.chain.TipHash(),
+		Height:     n.chain.Height(),
+		MinedBy:    n.cfg.Name,
+		Messages:   msgs,
+		Timestamp:  n.cfg.Now().Unix(),
+		Difficulty: n.cfg.Difficulty,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.miner = &mining{cancel: cancel, tmpl: t, words: len(words)}
+	calls, done := n.calls, n.done
+	go func() {
+		b, err := miner.Search(ctx, t, n.cfg.MineThreads, &n.hashes)
+		if err != nil {
+			return
+		}
+		select {
+		case calls <- func() { n.onMined(b) }:
+		case <-done:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+func (n *Node) stopMining() {
+	if n.miner != nil {
+		n.miner.cancel()
+		n.miner = nil
+	}
+}
+
+// onMined appends a block our miner found and announces it to every peer.
+func (n *Node) onMined(b *chain.Block) {
+	if n.miner == nil || b.Height != n.chain.Height() || n.miner.tmpl.Prev != n.chain.TipHash() {
+		return // the tip moved meanwhile: stale
+	}
+	used := n.miner.words
+	if err := n.chain.Append(b); err != nil {
+		n.log.Error().Err(err).Msg("mined block refused by our own chain")
+		n.restartMining()
+		return
+	}
+	n.words = n.words[used:]
+	n.stats.Mined++
+	n.log.Info().Int("height", b.Height).Str("hash", short(b.Hash)).Strs("messages", b.Messages).
+		Int("peers", n.members.Len()).Msg("mined a block: announcing")
+	for _, m := range n.members.All() {
+		n.send(m.Addr, protocol.Announce{Block: b})
+	}
+	n.restartMining()
+}
+
+func (n *Node) onNewWord(from netip.AddrPort, word string) {
+	switch {
+	case !n.cfg.Mine:
+		n.log.Debug().Str("from", from.String()).Msg("NEW_WORD ignored: not mining")
+	case word == "" || utf8.RuneCountInString(word) > protocol.MaxWordRunes || !utf8.ValidString(word):
+		n.log.Info().Str("from", from.String()).Int("chars", utf8.RuneCountInString(word)).
+			Msgf("NEW_WORD refused: a word must have 1 to %d characters", protocol.MaxWordRunes)
+	case len(n.words) >= maxQueuedWords:
+		n.log.Info().Str("from", from.String()).Msg("NEW_WORD refused: queue full")
+	default:
+		n.words = append(n.words, word)
+		n.log.Info().Str("word", word).Int("queued", len(n.words)).Msg("NEW_WORD queued")
+		if n.miner != nil && n.miner.words < chain.MaxMessages {
+			n.restartMining() // put it in the block being mined
+		}
+	}
+}

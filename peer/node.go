@@ -1,0 +1,324 @@
+// Package peer is the blockpeer node: one event loop that owns all state
+// (membership, the chain, the consensus round and the sync), the transports
+// it talks through, gossip membership and the cleanup of silent peers.
+package peer
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"blockpeer/chain"
+	"blockpeer/consensus"
+	"blockpeer/protocol"
+)
+
+// Node is one peer of the network. All its state is owned by the goroutine
+// running Run; other goroutines reach it only through calls (see do).
+type Node struct {
+	cfg   Config
+	tr    Transport
+	chain *chain.Chain
+	log   zerolog.Logger
+	rng   *rand.Rand
+
+	members *Members
+	seen    *SeenIDs
+	ourIDs  *SeenIDs // gossip ids we sent: ignored when they come back
+	calls   chan func()
+	done    chan struct{}
+
+	nextGossip    time.Time
+	nextConsensus time.Time
+	nextExpire    time.Time
+
+	round     *round
+	sync      *syncRun
+	bad       *consensus.BadSet
+	lastRound []consensus.Group // groups of the last finished round, for status
+
+	miner  *mining
+	words  []string      // NEW_WORDs waiting for a block
+	hashes atomic.Uint64 // hashes tried by the miner, ever
+
+	rateAt     time.Time // hash rate sampling, for Status
+	rateHashes uint64
+	hashRate   float64
+
+	stats Counters
+}
+
+// Counters count what the node did, for tests and the status page.
+type Counters struct {
+	Received, Sent, Dropped  int
+	GetBlocksSent            int // requests we sent while syncing
+	GetBlocksServed          int // requests we answered
+	StatsServed              int
+	BlocksAnnouncedAdded     int
+	GossipForwarded          int
+	ConsensusRounds, Adopted int
+	Mined                    int
+}
+
+// round is a consensus round collecting STATS replies.
+type round struct {
+	why      string
+	deadline time.Time
+	asked    map[netip.AddrPort]bool
+	tally    *consensus.Tally
+	groups   []consensus.Group
+}
+
+// syncRun is a sync in progress toward one group.
+type syncRun struct {
+	*consensus.Sync
+	group        consensus.Group
+	started      time.Time
+	nextProgress time.Time
+	requests     int
+}
+
+// New returns a node that talks through tr and keeps ch. Run starts it.
+func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	seed := cfg.RandSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	n := &Node{
+		cfg:     cfg,
+		tr:      tr,
+		chain:   ch,
+		log:     cfg.Log.With().Str("node", cfg.Name).Logger(),
+		rng:     rand.New(rand.NewPCG(seed, seed>>1|1)),
+		members: NewMembers(cfg.MaxPeers),
+		seen:    NewSeenIDs(cfg.Timings.SeenIDTTL, 100_000),
+		ourIDs:  NewSeenIDs(cfg.Timings.SeenIDTTL, 1_000),
+		calls:   make(chan func()),
+		done:    make(chan struct{}),
+		bad:     consensus.NewBadSet(1024),
+	}
+	return n, nil
+}
+
+// Run joins the network and handles events until ctx is done or the
+// transport closes. It closes neither the transport nor the chain.
+func (n *Node) Run(ctx context.Context) error {
+	defer close(n.done)
+	defer n.stopMining()
+	now := n.cfg.Now()
+	n.log.Info().Str("addr", n.cfg.Advertise.String()).Int("height", n.chain.Height()).
+		Int("seeds", len(n.cfg.Seeds)).Int("difficulty", n.cfg.Difficulty).Msg("joining")
+	n.gossipRound(now)
+	n.nextConsensus = now.Add(n.cfg.Timings.JoinDelay)
+	n.nextExpire = now.Add(time.Second)
+	n.restartMining()
+	ticker := time.NewTicker(n.cfg.Timings.Tick)
+	defer ticker.Stop()
+	packets := n.tr.Packets()
+	for {
+		select {
+		case <-ctx.Done():
+			n.log.Info().Int("height", n.chain.Height()).Msg("stopped")
+			return nil
+		case p, ok := <-packets:
+			if !ok {
+				return errors.New("transport closed")
+			}
+			n.handle(p, n.cfg.Now())
+		case <-ticker.C:
+			n.tick(n.cfg.Now())
+		case f := <-n.calls:
+			f()
+		}
+	}
+}
+
+// do runs f on the event loop and waits for it.
+func (n *Node) do(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
+	select {
+	case n.calls <- func() { f(); close(ran) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+func (n *Node) tick(now time.Time) {
+	if !now.Before(n.nextGossip) {
+		n.gossipRound(now)
+	}
+	if !now.Before(n.nextExpire) {
+		n.expirePeers(now)
+		n.nextExpire = now.Add(min(time.Second, n.cfg.Timings.PeerTimeout/4))
+	}
+	if n.round != nil && n.sync == nil && !now.Before(n.round.deadline) {
+		n.finishRound(now)
+	}
+	if n.sync != nil {
+		n.pumpSync(now)
+	}
+	if !now.Before(n.nextConsensus) {
+		n.startConsensus(now, "timer")
+	}
+	if n.cfg.Mine {
+		n.sampleHashRate(now)
+	}
+}
+
+// send encodes m and sends it to addr.
+func (n *Node) send(to netip.AddrPort, m protocol.Message) {
+	data, err := protocol.Encode(m)
+	if err != nil {
+		n.log.Warn().Err(err).Str("to", to.String()).Msg("not sent")
+		return
+	}
+	if err := n.tr.Send(to, data); err != nil {
+		n.log.Debug().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("send failed")
+		return
+	}
+	n.stats.Sent++
+}
+
+func (n *Node) handle(p Packet, now time.Time) {
+	n.stats.Received++
+	msg, err := protocol.Parse(p.Data)
+	if err != nil {
+		n.stats.Dropped++
+		n.log.Debug().Err(err).Str("from", p.From.String()).Msg("dropped datagram")
+		return
+	}
+	if m := n.members.Get(p.From); m != nil {
+		m.LastSeen = now // any datagram from a member's address is a sign of life
+	}
+	switch m := msg.(type) {
+	case protocol.Gossip:
+		n.onGossip(p.From, m, now)
+	case protocol.GossipReply:
+		if addr, ok := n.peerAddr(m.Host, m.Port, p.From); ok {
+			n.touch(addr, m.Name, now)
+		}
+	case protocol.Stats:
+		n.stats.StatsServed++
+		n.send(p.From, protocol.StatsReply{Height: n.chain.Height(), Hash: n.chain.TipHash()})
+	case protocol.StatsReply:
+		n.onStatsReply(p.From, m)
+	case protocol.GetBlock:
+		n.stats.GetBlocksServed++
+		b, _ := n.chain.Block(m.Height)
+		n.send(p.From, protocol.GetBlockReply{Block: b})
+	case protocol.GetBlockReply:
+		n.onGetBlockReply(p.From, m, now)
+	case protocol.Announce:
+		n.onAnnounce(p.From, m.Block, now)
+	case protocol.Consensus:
+		if !n.startConsensus(now, "CONSENSUS from "+p.From.String()) {
+			n.log.Info().Str("from", p.From.String()).Msg("CONSENSUS ignored: one is running")
+		}
+	case protocol.NewWord:
+		n.onNewWord(p.From, m.Word)
+	}
+}
+
+// peerAddr turns a host and port from a gossip message into an address.
+// Hosts must be IP literals (or "localhost"): we resolve no names inside
+// the event loop. An unspecified host (0.0.0.0) means the datagram's source.
+func (n *Node) peerAddr(host string, port int, from netip.AddrPort) (netip.AddrPort, bool) {
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		n.log.Debug().Str("host", host).Str("from", from.String()).Msg("gossip host is not an IP address: ignored")
+		return netip.AddrPort{}, false
+	}
+	if ip.IsUnspecified() {
+		ip = from.Addr()
+	}
+	addr := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+	if addr == n.cfg.Advertise || addr == n.tr.LocalAddr() {
+		return netip.AddrPort{}, false // ourselves
+	}
+	return addr, true
+}
+
+// touch records a sign of life from addr; it logs new peers.
+func (n *Node) touch(addr netip.AddrPort, name string, now time.Time) (isNew bool) {
+	m, isNew := n.members.Touch(addr, name, now)
+	if m == nil {
+		n.log.Debug().Str("peer", addr.String()).Msg("peer table full: not added")
+		return false
+	}
+	if isNew {
+		n.log.Info().Str("peer", addr.String()).Str("name", m.Name).Int("peers", n.members.Len()).Msg("peer found")
+	}
+	return isNew
+}
+
+func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
+	if n.ourIDs.Has(g.ID) {
+		return
+	}
+	origin, ok := n.peerAddr(g.Host, g.Port, from)
+	if !ok {
+		return
+	}
+	if n.touch(origin, g.Name, now) {
+		// Some peers only learn of us from our GOSSIP: tell it at once.
+		n.send(origin, n.newGossip(now))
+	}
+	n.send(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name})
+	if !n.seen.Add(g.ID, now) {
+		return // forwarded already
+	}
+	for _, to := range n.members.Random(n.rng, 3, origin, from) {
+		n.send(to, g)
+		n.stats.GossipForwarded++
+	}
+}
+
+// newGossip returns a GOSSIP about us with a fresh id.
+func (n *Node) newGossip(now time.Time) protocol.Gossip {
+	id := uuid.NewString()
+	n.ourIDs.Add(id, now)
+	return protocol.Gossip{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), ID: id, Name: n.cfg.Name}
+}
+
+// gossipRound sends a fresh GOSSIP to the seeds and up to 3 known peers.
+func (n *Node) gossipRound(now time.Time) {
+	g := n.newGossip(now)
+	targets := append([]netip.AddrPort(nil), n.cfg.Seeds...)
+	targets = append(targets, n.members.Random(n.rng, 3, n.cfg.Seeds...)...)
+	for _, to := range targets {
+		if to != n.cfg.Advertise && to != n.tr.LocalAddr() {
+			n.send(to, g)
+		}
+	}
+	n.nextGossip = now.Add(n.cfg.Timings.GossipInterval)
+}
+
+func (n *Node) expirePeers(now time.Time) {
+	for _, m := range n.members.Expire(now, n.cfg.Timings.PeerTimeout) {
+		n.log.Info().Str("peer", m.Addr.String()).Str("name", m.Name).
+			Dur("silent", now.Sub(m.LastSeen).Round(time.Second)).Int("peers", n.members.Len()).Msg("peer dropped: silent")
+	}
+}
+
+// ErrStopped is returned by calls on a node that is not running.
+var ErrStopped = errors.New("node stopped")

@@ -1,0 +1,212 @@
+package peer
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"blockpeer/chain"
+	"blockpeer/consensus"
+	"blockpeer/protocol"
+)
+
+// startConsensus sends STATS to every known peer and seed and opens a
+// round; it returns false when a round or a sync is already running.
+func (n *Node) startConsensus(now time.Time, why string) bool {
+	n.nextConsensus = now.Add(n.cfg.Timings.ConsensusInterval)
+	if n.round != nil || n.sync != nil {
+		return false
+	}
+	r := &round{why: why, deadline: now.Add(n.cfg.Timings.StatsWindow), asked: make(map[netip.AddrPort]bool), tally: consensus.NewTally()}
+	for _, m := range n.members.All() {
+		r.asked[m.Addr] = true
+	}
+	for _, s := range n.cfg.Seeds {
+		if s != n.cfg.Advertise {
+			r.asked[s] = true
+		}
+	}
+	for addr := range r.asked {
+		n.send(addr, protocol.Stats{})
+	}
+	n.round = r
+	n.stats.ConsensusRounds++
+	n.log.Debug().Str("why", why).Int("asked", len(r.asked)).Msg("consensus: STATS sent")
+	return true
+}
+
+func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply) {
+	if m := n.members.Get(from); m != nil {
+		m.Height, m.Hash = s.Height, s.Hash
+	}
+	if n.round == nil || n.round.groups != nil || !n.round.asked[from] {
+		n.log.Debug().Str("from", from.String()).Msg("unsolicited STATS_REPLY dropped")
+		return
+	}
+	if s.HasChain() {
+		n.round.tally.Add(from.String(), consensus.Key{Height: s.Height, Hash: s.Hash})
+	}
+}
+
+// finishRound closes the STATS window and picks the chain to follow.
+func (n *Node) finishRound(now time.Time) {
+	n.round.groups = n.round.tally.Groups()
+	n.lastRound = n.round.groups
+	ev := n.log.Info().Int("replies", n.round.tally.Len()).Int("chains", len(n.round.groups))
+	if len(n.round.groups) > 0 {
+		g := n.round.groups[0]
+		ev = ev.Int("tallest", g.Height).Str("hash", short(g.Hash)).Int("backers", len(g.Backers))
+	}
+	ev.Int("our_height", n.chain.Height()).Msg("consensus: replies in")
+	n.followNext(now)
+}
+
+// followNext starts a sync toward the best group not marked bad, or ends
+// the round when we already hold the tallest valid chain.
+func (n *Node) followNext(now time.Time) {
+	g, ok := consensus.Choose(n.round.groups, n.bad, n.chain.Height())
+	if !ok {
+		n.log.Info().Int("height", n.chain.Height()).Str("tip", short(n.chain.TipHash())).
+			Msg("consensus: we hold the tallest valid chain")
+		n.round = nil
+		return
+	}
+	n.log.Info().Int("height", g.Height).Str("hash", short(g.Hash)).Strs("backers", g.Backers).
+		Msg("consensus: chose chain")
+	cfg := consensus.DefaultSyncConfig(n.cfg.Difficulty)
+	cfg.RequestTimeout = n.cfg.Timings.RequestTimeout
+	n.sync = &syncRun{Sync: consensus.NewSync(g, n.chain, cfg), group: g, started: now, nextProgress: now.Add(2 * time.Second)}
+	n.pumpSync(now)
+}
+
+func (n *Node) onGetBlockReply(from netip.AddrPort, r protocol.GetBlockReply, now time.Time) {
+	if n.sync == nil {
+		n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
+		return
+	}
+	var v consensus.Verdict
+	if r.Block != nil {
+		v = n.sync.OnBlock(from.String(), r.Block, now)
+	} else {
+		if r.Problem != nil {
+			n.log.Debug().Err(r.Problem).Str("from", from.String()).Msg("GET_BLOCK_REPLY is not a block")
+		}
+		v = n.sync.OnMissing(from.String(), r.Height, now)
+	}
+	if v == consensus.Unsolicited {
+		n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
+	}
+	n.pumpSync(now)
+}
+
+// pumpSync sends the sync's requests and acts on its end.
+func (n *Node) pumpSync(now time.Time) {
+	s := n.sync
+	for _, req := range s.Poll(now) {
+		addr, err := netip.ParseAddrPort(req.Peer)
+		if err != nil {
+			continue
+		}
+		n.send(addr, protocol.GetBlock{Height: req.Height})
+		n.stats.GetBlocksSent++
+		s.requests++
+	}
+	for _, note := range s.TakeNotes() {
+		n.log.Warn().Str("peer", note.Peer).Err(note.Err).Msg("sync: backer dropped")
+	}
+	switch s.Phase() {
+	case consensus.Done:
+		n.sync = nil
+		n.adopt(s, now)
+		n.round = nil
+	case consensus.Failed:
+		n.sync = nil
+		if s.MarkBad() {
+			n.bad.Mark(s.Target())
+			n.log.Warn().Int("height", s.Target().Height).Str("hash", short(s.Target().Hash)).Err(s.Err()).
+				Msg("consensus: chain marked bad; trying the next")
+			n.followNext(now)
+			return
+		}
+		retry := now.Add(n.cfg.Timings.ConsensusInterval / 8)
+		if retry.Before(n.nextConsensus) {
+			n.nextConsensus = retry
+		}
+		n.log.Info().Err(s.Err()).Dur("retry_in", n.nextConsensus.Sub(now).Round(time.Second)).Msg("sync abandoned: backers stopped answering")
+		n.round = nil
+	default:
+		if !now.Before(s.nextProgress) {
+			s.nextProgress = now.Add(2 * time.Second)
+			done, total := s.Progress()
+			rate := float64(done) / now.Sub(s.started).Seconds()
+			ev := n.log.Info().Str("phase", s.Phase().String()).Int("verified", done).Int("total", total).
+				Int("in_flight", s.InFlight()).Int("backers", len(s.Backers())).Float64("blocks_per_s", round1(rate))
+			if rate > 0 {
+				ev = ev.Dur("eta", time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second))
+			}
+			ev.Msg("sync progress")
+		}
+	}
+}
+
+// adopt replaces our chain with a finished sync's candidate.
+func (n *Node) adopt(s *syncRun, now time.Time) {
+	from, blocks := s.Result()
+	if len(blocks) == 0 {
+		return
+	}
+	err := n.chain.Adopt(from, blocks)
+	switch {
+	case errors.Is(err, chain.ErrNotTaller):
+		n.log.Info().Err(err).Msg("sync: candidate no longer taller; kept ours")
+		return
+	case err != nil:
+		n.bad.Mark(s.Target())
+		n.log.Warn().Err(err).Msg("sync: candidate failed verification; marked bad")
+		return
+	}
+	n.stats.Adopted++
+	took := now.Sub(s.started)
+	n.log.Info().Int("height", n.chain.Height()).Str("tip", short(n.chain.TipHash())).Int("fork_point", from).
+		Int("fetched", len(blocks)).Int("requests", s.requests).Dur("took", took.Round(time.Millisecond)).
+		Float64("blocks_per_s", round1(float64(len(blocks))/max(took.Seconds(), 1e-3))).Bool("moved", s.Moved()).
+		Msg("chain valid: adopted")
+	n.restartMining()
+}
+
+func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
+	h := n.chain.Height()
+	switch {
+	case b.Height == h:
+		if err := chain.CheckFields(b, n.cfg.Difficulty); err != nil {
+			n.log.Warn().Err(err).Str("from", from.String()).Msg("invalid ANNOUNCE ignored")
+			return
+		}
+		if err := n.chain.Append(b); err != nil {
+			// Well-formed but not on our tip: a block of another fork, or
+			// a forged one; consensus decides between forks.
+			n.log.Debug().Err(err).Str("from", from.String()).Int("height", b.Height).Msg("ANNOUNCE does not link to our tip: ignored")
+			return
+		}
+		n.stats.BlocksAnnouncedAdded++
+		n.log.Info().Int("height", b.Height).Str("hash", short(b.Hash)).Str("minedBy", b.MinedBy).
+			Str("from", from.String()).Msg("announced block added")
+		n.restartMining()
+	case b.Height > h:
+		if err := chain.CheckFields(b, n.cfg.Difficulty); err != nil {
+			n.log.Warn().Err(err).Str("from", from.String()).Msg("invalid ANNOUNCE ignored")
+			return
+		}
+		if n.startConsensus(now, "ANNOUNCE above our chain") {
+			n.log.Info().Int("announced", b.Height).Int("our_height", h).Msg("ANNOUNCE is ahead of us: consensus")
+		}
+	default:
+		n.log.Debug().Int("height", b.Height).Int("our_height", h).Msg("ANNOUNCE below our tip ignored")
+	}
+}
+
+func short(hash string) string {
+	return hash[:min(len(hash), 12)] // the tail is all zeros
+}
+
+func round1(f float64) float64 { return float64(int64(f*10)) / 10 }
