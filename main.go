@@ -1,0 +1,330 @@
+// Command blockpeer is a peer of the course's gossip blockchain network:
+// it joins by GOSSIP, finds the tallest valid chain by STATS, downloads it
+// with pipelined GET_BLOCKs, verifies it, serves it and follows new blocks.
+//
+//	go run . -port 8993 -name xyz      join the course network
+//	go run . lab                       a whole network on 127.0.0.1
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"blockpeer/chain"
+	"blockpeer/peer"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "lab" {
+		err = runLab(ctx, os.Args[2:], os.Stdout)
+	} else {
+		err = runNode(ctx, os.Args[1:], os.Stdout)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "blockpeer:", err)
+		os.Exit(2)
+	}
+}
+
+// nodeFlags are the command line of a node.
+type nodeFlags struct {
+	port        int
+	name        string
+	host        string
+	peers       string
+	difficulty  int
+	logLevel    string
+	logFormat   string
+	data        string
+	dataSet     bool // -data given explicitly
+	mine        bool
+	mineThreads int
+	newChain    bool
+	httpAddr    string
+	consensus   time.Duration
+}
+
+func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
+	f := &nodeFlags{}
+	fs := flag.NewFlagSet("blockpeer", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&f.port, "port", defaultPort, "UDP port to listen on")
+	fs.StringVar(&f.name, "name", "", "our name in GOSSIP (required)")
+	fs.StringVar(&f.host, "host", "", "address to advertise in GOSSIP (default: this machine's outbound interface address; a loopback address also binds only loopback)")
+	fs.StringVar(&f.peers, "peers", "", "comma-separated host:port list of peers to join through (default: the course's well-known peers)")
+	fs.IntVar(&f.difficulty, "difficulty", defaultDifficulty, "trailing zero hex digits a block hash needs (8 on the course networks, 9 on the competition network)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "", "log format: console or json (default: console when stdout is a terminal)")
+	fs.StringVar(&f.data, "data", defaultDataDir(), `directory for the chain database, one file per network and port ("" keeps the chain in memory only)`)
+	fs.BoolVar(&f.mine, "mine", false, "mine blocks on top of our chain and ANNOUNCE them")
+	fs.IntVar(&f.mineThreads, "mine-threads", 0, "mining threads (default: all cores)")
+	fs.BoolVar(&f.newChain, "new-chain", false, "with -mine and no chain yet, mine a fresh genesis block (start a new network)")
+	fs.StringVar(&f.httpAddr, "http", "", "serve the status page on this address, e.g. 127.0.0.1:8080")
+	fs.DurationVar(&f.consensus, "consensus-interval", consensusInterval, "how often to run a consensus")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(fl *flag.Flag) { f.dataSet = f.dataSet || fl.Name == "data" })
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	case strings.TrimSpace(f.name) == "":
+		return nil, errors.New("-name is required: the name other peers see for us, e.g. -name xyz")
+	case f.port < 0 || f.port > 65535:
+		return nil, fmt.Errorf("-port %d is not a UDP port", f.port)
+	case f.difficulty < 0 || f.difficulty > 64:
+		return nil, fmt.Errorf("-difficulty %d is out of 0..64", f.difficulty)
+	case f.consensus <= 0:
+		return nil, errors.New("-consensus-interval must be positive")
+	}
+	return f, nil
+}
+
+func runNode(ctx context.Context, args []string, out io.Writer) error {
+	f, err := parseNodeFlags(args, out)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(out, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	peerList := wellKnownPeers
+	if f.peers != "" {
+		peerList = splitList(f.peers)
+	}
+	seeds := resolvePeers(ctx, peerList, log)
+	advertise, bind, err := chooseAddrs(f.host, f.port, seeds)
+	if err != nil {
+		return err
+	}
+	tr, err := peer.ListenUDP(bind)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	if f.port == 0 {
+		advertise = netip.AddrPortFrom(advertise.Addr(), tr.LocalAddr().Port())
+	}
+	var store chain.Store
+	if !f.dataSet && allLoopback(seeds) {
+		// A lab's chain is new every run: a stored one would only mask it.
+		f.data = ""
+		log.Info().Msg("all peers are on this machine (a lab): chain kept in memory; -data DIR to keep it")
+	}
+	if f.data != "" {
+		path := filepath.Join(f.data, storeName(peerList, advertise.Port(), f.difficulty))
+		if err := os.MkdirAll(f.data, 0o755); err != nil {
+			return fmt.Errorf("chain directory: %w", err)
+		}
+		bs, err := chain.OpenBoltStore(path)
+		if err != nil {
+			return fmt.Errorf("%w (is another node using port %d?)", err, advertise.Port())
+		}
+		store = bs
+		log.Info().Str("path", path).Msg("chain database")
+	}
+	ch, err := chain.New(f.difficulty, store)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	timings := courseTimings()
+	timings.ConsensusInterval = f.consensus
+	node, err := peer.New(peer.Config{
+		Name: f.name, Advertise: advertise, Seeds: seeds, Difficulty: f.difficulty,
+		Timings: timings, Log: log,
+		Mine: f.mine, MineThreads: f.mineThreads, MineGenesis: f.newChain,
+	}, tr, ch)
+	if err != nil {
+		return err
+	}
+	if f.httpAddr != "" {
+		stopHTTP, _, err := startStatusServer(f.httpAddr, []*peer.Node{node}, log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
+	return node.Run(ctx)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// resolvePeers turns host:port strings into addresses, in parallel and
+// within a few seconds; a host that does not resolve is a warning.
+func resolvePeers(ctx context.Context, list []string, log zerolog.Logger) []netip.AddrPort {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	addrs := make([]netip.AddrPort, len(list))
+	var wg sync.WaitGroup
+	for i, hp := range list {
+		wg.Go(func() {
+			a, err := resolvePeer(ctx, hp)
+			if err != nil {
+				log.Warn().Err(err).Str("peer", hp).Msg("well-known peer skipped")
+				return
+			}
+			addrs[i] = a
+		})
+	}
+	wg.Wait()
+	var out []netip.AddrPort
+	for _, a := range addrs {
+		if a.IsValid() && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func resolvePeer(ctx context.Context, hostPort string) (netip.AddrPort, error) {
+	if a, err := netip.ParseAddrPort(hostPort); err == nil {
+		return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), nil
+	}
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("not host:port: %w", err)
+	}
+	pa, err := netip.ParseAddrPort("0.0.0.0:" + port)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q", port)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	if err != nil || len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", host, err)
+	}
+	return netip.AddrPortFrom(ips[0].Unmap(), pa.Port()), nil
+}
+
+func allLoopback(addrs []netip.AddrPort) bool {
+	for _, a := range addrs {
+		if !a.Addr().IsLoopback() {
+			return false
+		}
+	}
+	return len(addrs) > 0
+}
+
+// chooseAddrs returns the address to advertise and the one to bind. The
+// default host is the local address of the route to the first seed (a UDP
+// "connect" sends nothing), else the first non-loopback interface address.
+func chooseAddrs(host string, port int, seeds []netip.AddrPort) (advertise netip.AddrPort, bind string, err error) {
+	var ip netip.Addr
+	if host != "" {
+		if host == "localhost" {
+			host = "127.0.0.1"
+		}
+		if ip, err = netip.ParseAddr(host); err != nil {
+			return advertise, "", fmt.Errorf("-host %q is not an IP address", host)
+		}
+	} else {
+		ip = outboundAddr(seeds)
+	}
+	advertise = netip.AddrPortFrom(ip.Unmap(), uint16(port))
+	bind = fmt.Sprintf(":%d", port)
+	if ip.IsLoopback() {
+		bind = netip.AddrPortFrom(ip, uint16(port)).String()
+	}
+	return advertise, bind, nil
+}
+
+func outboundAddr(seeds []netip.AddrPort) netip.Addr {
+	for _, s := range seeds {
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s))
+		if err != nil {
+			continue
+		}
+		a := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+		c.Close()
+		return a
+	}
+	if ifaddrs, err := net.InterfaceAddrs(); err == nil {
+		for _, ia := range ifaddrs {
+			if p, err := netip.ParsePrefix(ia.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+				return p.Addr()
+			}
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// storeName names a chain database by network (its seed list and
+// difficulty) and port, so a lab chain never masks the course's.
+func storeName(peers []string, port uint16, difficulty int) string {
+	sorted := slices.Sorted(slices.Values(peers))
+	sum := sha256.Sum256([]byte(strings.Join(sorted, ",") + fmt.Sprintf("/%d", difficulty)))
+	return fmt.Sprintf("chain-%d-d%d-%s.db", port, difficulty, hex.EncodeToString(sum[:4]))
+}
+
+func defaultDataDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "blockpeer")
+}
+
+// newLogger builds the zerolog logger: console on a terminal, JSON otherwise.
+func newLogger(out io.Writer, level, format string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Nop(), fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	if format == "" {
+		format = "json"
+		if f, ok := out.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "console"
+			}
+		}
+	}
+	var w io.Writer
+	switch format {
+	case "console":
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
+	case "json":
+		w = out
+	default:
+		return zerolog.Nop(), fmt.Errorf("-log-format %q: want console or json", format)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano // the library's one setting, set once here
+	zerolog.DurationFieldUnit = time.Second
+	zerolog.DurationFieldInteger = false
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
