@@ -306,18 +306,22 @@ func newLogger(out io.Writer, level, format string) (zerolog.Logger, error) {
 	if err != nil || level == "" {
 		return zerolog.Nop(), fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
 	}
+	terminal := false
+	if f, ok := out.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			terminal = true
+		}
+	}
 	if format == "" {
 		format = "json"
-		if f, ok := out.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				format = "console"
-			}
+		if terminal {
+			format = "console"
 		}
 	}
 	var w io.Writer
 	switch format {
 	case "console":
-		w = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000", NoColor: !terminal}
 	case "json":
 		w = out
 	default:

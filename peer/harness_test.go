@@ -204,6 +204,7 @@ type fakePeer struct {
 	served int
 	silent bool // answers nothing
 	stall  bool // answers STATS but not GET_BLOCK
+	out    *raw // when set, replies go out from this other socket
 }
 
 func startFake(t *testing.T, blocks []*chain.Block) *fakePeer {
@@ -249,7 +250,13 @@ func startFake(t *testing.T, blocks []*chain.Block) *fakePeer {
 
 func (f *fakePeer) reply(to netip.AddrPort, m protocol.Message) {
 	data, _ := protocol.Encode(m)
-	f.conn.WriteToUDPAddrPort(data, to)
+	conn := f.conn
+	f.mu.Lock()
+	if f.out != nil {
+		conn = f.out.conn
+	}
+	f.mu.Unlock()
+	conn.WriteToUDPAddrPort(data, to)
 }
 
 func (f *fakePeer) servedCount() int {

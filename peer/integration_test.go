@@ -273,3 +273,18 @@ func TestStopsPromptly(t *testing.T) {
 		t.Fatal("Run did not return within a second of cancel")
 	}
 }
+
+// Some peers answer from another socket than the one they listen on: a
+// lone backer on that host is still recognised, for STATS and GET_BLOCK.
+func TestRepliesFromAnotherSocket(t *testing.T) {
+	blocks := chain.Extend(nil, 60, testDifficulty, "other", 1_700_000_000)
+	src := startFake(t, blocks)
+	other := newRaw(t)
+	src.mu.Lock()
+	src.out = other
+	src.mu.Unlock()
+	node := startNode(t, "node", nil, []netip.AddrPort{src.addr})
+	eventually(t, 10*time.Second, "a sync from the two-socket peer", func() bool {
+		return node.status(t).Height == 60
+	})
+}

@@ -36,6 +36,9 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 }
 
 func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply) {
+	if n.round != nil && !n.round.asked[from] {
+		from = sameHost(from, n.round.asked)
+	}
 	if m := n.members.Get(from); m != nil {
 		m.Height, m.Hash = s.Height, s.Hash
 	}
@@ -84,19 +87,35 @@ func (n *Node) onGetBlockReply(from netip.AddrPort, r protocol.GetBlockReply, no
 		n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
 		return
 	}
-	var v consensus.Verdict
-	if r.Block != nil {
-		v = n.sync.OnBlock(from.String(), r.Block, now)
-	} else {
-		if r.Problem != nil {
-			n.log.Debug().Err(r.Problem).Str("from", from.String()).Msg("GET_BLOCK_REPLY is not a block")
+	v := n.toSync(from, r, now)
+	if v == consensus.Unsolicited {
+		// Some peers answer from another socket: try the one backer we
+		// asked on that host.
+		backers := make(map[netip.AddrPort]bool)
+		for _, b := range n.sync.Backers() {
+			if a, err := netip.ParseAddrPort(b); err == nil {
+				backers[a] = true
+			}
 		}
-		v = n.sync.OnMissing(from.String(), r.Height, now)
+		if alt := sameHost(from, backers); alt != from {
+			v = n.toSync(alt, r, now)
+		}
 	}
 	if v == consensus.Unsolicited {
 		n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
 	}
 	n.pumpSync(now)
+}
+
+// toSync hands a GET_BLOCK_REPLY from a backer to the sync.
+func (n *Node) toSync(from netip.AddrPort, r protocol.GetBlockReply, now time.Time) consensus.Verdict {
+	if r.Block != nil {
+		return n.sync.OnBlock(from.String(), r.Block, now)
+	}
+	if r.Problem != nil {
+		n.log.Debug().Err(r.Problem).Str("from", from.String()).Msg("GET_BLOCK_REPLY is not a block")
+	}
+	return n.sync.OnMissing(from.String(), r.Height, now)
 }
 
 // pumpSync sends the sync's requests and acts on its end.
@@ -203,6 +222,24 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 	default:
 		n.log.Debug().Int("height", b.Height).Int("our_height", h).Msg("ANNOUNCE below our tip ignored")
 	}
+}
+
+// sameHost maps a reply from an address we did not ask to the one address
+// we asked on the same host, if there is exactly one: some peers answer
+// from another socket than the one they listen on. Otherwise it returns
+// from unchanged.
+func sameHost(from netip.AddrPort, asked map[netip.AddrPort]bool) netip.AddrPort {
+	var match netip.AddrPort
+	n := 0
+	for a := range asked {
+		if a.Addr() == from.Addr() {
+			match, n = a, n+1
+		}
+	}
+	if n == 1 {
+		return match
+	}
+	return from
 }
 
 func short(hash string) string {
