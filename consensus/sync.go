@@ -183,6 +183,10 @@ func NewSync(target Group, local LocalChain, cfg SyncConfig) *Sync {
 		s.backers = append(s.backers, b)
 		s.byAddr[addr] = b
 	}
+	if len(s.backers) == 0 {
+		s.phase, s.err = Failed, fmt.Errorf("%w: the group has no backers", ErrNoBackers)
+		return s
+	}
 	shared := min(local.Height(), target.Height)
 	if shared == 0 {
 		s.startFetch(0)
@@ -242,7 +246,7 @@ func (s *Sync) Poll(now time.Time) []Request {
 		b.inflight--
 		// Losses of requests sent before the last answer or the last cut
 		// belong to a burst already counted: one cut and one strike each.
-		if r.sent.After(b.lastCut) {
+		if !r.sent.Before(b.lastCut) {
 			b.window = max(1, b.window/2)
 			b.lastCut = now
 		}
@@ -428,7 +432,12 @@ func (s *Sync) advance() {
 		if err == nil {
 			if c, ok := s.conflicts[vn]; ok && c.peer != r.peer && s.supplier(vn-1) != r.peer {
 				// Two other backers agree where this one disagreed: it lied.
+				delete(s.conflicts, vn)
 				s.lied(c.peer, c.err)
+				if vn != s.from+len(s.verified) { // its blocks below were rolled back
+					s.have[vn] = r
+					continue
+				}
 			}
 			delete(s.conflicts, vn)
 			s.verified = append(s.verified, r.block)
@@ -472,6 +481,9 @@ func (s *Sync) supplier(h int) *backer {
 // verified blocks that b alone sent (a block another backer's block links
 // on top of is vouched for by that backer too).
 func (s *Sync) forget(b *backer) {
+	if s.phase != Fetching {
+		return
+	}
 	for h, r := range s.have {
 		if r.peer == b {
 			delete(s.have, h)
@@ -491,20 +503,29 @@ func (s *Sync) forget(b *backer) {
 	if cut > 0 {
 		s.prevHash = s.verified[cut-1].Hash
 	}
+	for h := range s.conflicts {
+		if h > s.from+cut { // recorded against a block no longer verified
+			delete(s.conflicts, h)
+		}
+	}
 	for h := s.from + cut; h < top; h++ {
 		s.queueRetry(h, nil)
 	}
 }
 
 // lied drops b for serving an invalid block or another fork, and forgets
-// every block it sent.
+// the blocks only it vouches for (also when it was dropped before).
 func (s *Sync) lied(b *backer, err error) {
-	if b.dropped == "" || b.silent {
+	err = fmt.Errorf("sent an invalid block: %w", err)
+	switch {
+	case b.dropped == "":
+		s.drop(b, err, false)
+	case b.silent: // dropped for silence, now known to lie
 		b.silent = false
-		if s.phase == Fetching {
-			s.forget(b)
-		}
-		s.drop(b, fmt.Errorf("sent an invalid block: %w", err), false)
+		s.notes = append(s.notes, Note{Peer: b.addr, Err: err})
+		s.forget(b)
+	default:
+		s.forget(b)
 	}
 }
 
@@ -512,6 +533,9 @@ func (s *Sync) lied(b *backer, err error) {
 func (s *Sync) drop(b *backer, why error, silent bool) {
 	s.notes = append(s.notes, Note{Peer: b.addr, Err: why})
 	b.dropped, b.silent = why.Error(), silent
+	if !silent {
+		s.forget(b) // a liar's or a lacking backer's blocks may be another fork's
+	}
 	for h, r := range s.pending {
 		if r.peer == b {
 			delete(s.pending, h)

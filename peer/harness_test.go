@@ -63,7 +63,14 @@ func runNode(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block
 // launch starts a node on tr; stop stops it and closes tr.
 func launch(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) (*testNode, func()) {
 	t.Helper()
-	ch, err := chain.New(testDifficulty, nil)
+	cfg := peer.Config{
+		Name: name, Advertise: tr.LocalAddr(), Seeds: seeds, Difficulty: testDifficulty,
+		Timings: testTimings(), Log: testLogger(t), RandSeed: 1,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ch, err := chain.New(cfg.Difficulty, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +78,6 @@ func launch(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block,
 		if err := ch.Adopt(0, blocks); err != nil {
 			t.Fatalf("%s: test chain: %v", name, err)
 		}
-	}
-	cfg := peer.Config{
-		Name: name, Advertise: tr.LocalAddr(), Seeds: seeds, Difficulty: testDifficulty,
-		Timings: testTimings(), Log: testLogger(t), RandSeed: 1,
-	}
-	for _, o := range opts {
-		o(&cfg)
 	}
 	n, err := peer.New(cfg, tr, ch)
 	if err != nil {
