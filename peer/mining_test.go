@@ -88,4 +88,3 @@ func TestNoGenesisWithoutNewChain(t *testing.T) {
 		t.Fatal("miner active with no chain to mine on")
 	}
 }
-
