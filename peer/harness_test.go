@@ -123,7 +123,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-func (n *testNode) status(t *testing.T) peer.Status {
+func (n *testNode) status(t testing.TB) peer.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

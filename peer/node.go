@@ -42,6 +42,7 @@ type Node struct {
 	sync      *syncRun
 	bad       *consensus.BadSet
 	lastRound []consensus.Group // groups of the last finished round, for status
+	lastSync  *SyncResult       // the last adoption, for status
 
 	miner  *mining
 	words  []string      // NEW_WORDs waiting for a block

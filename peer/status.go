@@ -15,7 +15,8 @@ type Status struct {
 	Difficulty int           `json:"difficulty"`
 	Height     int           `json:"height"`
 	Tip        string        `json:"tip"`
-	Sync       *SyncStatus   `json:"sync"` // nil when not syncing
+	Sync       *SyncStatus   `json:"sync"`      // nil when not syncing
+	LastSync   *SyncResult   `json:"last_sync"` // the last chain adopted, nil before any
 	Consensus  []GroupStatus `json:"consensus"`
 	Peers      []PeerStatus  `json:"peers"`
 	Mining     MiningStatus  `json:"mining"`
@@ -33,6 +34,16 @@ type SyncStatus struct {
 	Total     int      `json:"total"`
 	InFlight  int      `json:"in_flight"`
 	Backers   []string `json:"backers"`
+}
+
+// SyncResult describes an adopted chain: how much was fetched and how
+// long it took from the choice of the chain to its adoption.
+type SyncResult struct {
+	Height    int     `json:"height"`
+	ForkPoint int     `json:"fork_point"`
+	Fetched   int     `json:"fetched"`
+	Requests  int     `json:"requests"`
+	Seconds   float64 `json:"seconds"`
 }
 
 // GroupStatus is one chain of the last consensus round.
@@ -73,7 +84,7 @@ func (n *Node) status() Status {
 	s := Status{
 		Name: n.cfg.Name, Addr: n.cfg.Advertise.String(), Difficulty: n.cfg.Difficulty,
 		Height: n.chain.Height(), Tip: n.chain.TipHash(), Counters: n.stats, Time: now,
-		Consensus: []GroupStatus{}, Peers: []PeerStatus{},
+		Consensus: []GroupStatus{}, Peers: []PeerStatus{}, LastSync: n.lastSync,
 	}
 	if sy := n.sync; sy != nil {
 		done, total := sy.Progress()

@@ -186,6 +186,7 @@ func (n *Node) adopt(s *syncRun, now time.Time) {
 	}
 	n.stats.Adopted++
 	took := now.Sub(s.started)
+	n.lastSync = &SyncResult{Height: n.chain.Height(), ForkPoint: from, Fetched: len(blocks), Requests: s.requests, Seconds: took.Seconds()}
 	n.log.Info().Int("height", n.chain.Height()).Str("tip", short(n.chain.TipHash())).Int("fork_point", from).
 		Int("fetched", len(blocks)).Int("requests", s.requests).Dur("took", took.Round(time.Millisecond)).
 		Float64("blocks_per_s", round1(float64(len(blocks))/max(took.Seconds(), 1e-3))).Bool("moved", s.Moved()).

@@ -366,6 +366,10 @@
         ["Tallest a peer reports", t ? chainLabel(t.height, t.hash) : "none yet"],
         ["Reported by", t ? t.by || "—" : "—"],
       ];
+      const ls = st.last_sync;
+      if (ls) {
+        rows.push(["Last sync", fmtNum(ls.fetched) + " blocks from height " + fmtNum(ls.fork_point) + " in " + Number(ls.seconds).toFixed(2) + " s"]);
+      }
     }
     fill.style.width = pct.toFixed(1) + "%";
     fill.className = "bar-fill " + (sy ? "busy" : ss.cls);
