@@ -121,6 +121,9 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		peerList = splitList(f.peers)
 	}
 	seeds := resolvePeers(ctx, peerList, log)
+	if len(seeds) == 0 {
+		log.Warn().Strs("peers", peerList).Msg("no peer to join: none resolved. Off campus? Try 'go run . lab', or -peers host:port. Waiting for peers to contact us.")
+	}
 	advertise, bind, err := chooseAddrs(f.host, f.port, seeds)
 	if err != nil {
 		return err
@@ -300,6 +303,8 @@ func defaultDataDir() string {
 	return filepath.Join(dir, "blockpeer")
 }
 
+var zerologSetup sync.Once
+
 // newLogger builds the zerolog logger: console on a terminal, JSON otherwise.
 func newLogger(out io.Writer, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
@@ -327,8 +332,10 @@ func newLogger(out io.Writer, level, format string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("-log-format %q: want console or json", format)
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano // the library's one setting, set once here
-	zerolog.DurationFieldUnit = time.Second
-	zerolog.DurationFieldInteger = false
+	zerologSetup.Do(func() { // the library's settings are globals: set once
+		zerolog.TimeFieldFormat = time.RFC3339Nano
+		zerolog.DurationFieldUnit = time.Second
+		zerolog.DurationFieldInteger = false
+	})
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }

@@ -79,7 +79,11 @@ func New(cfg Config) (*Lab, error) {
 			return nil, fmt.Errorf("lab node %d: %w (another lab running? try -base-port)", i, err)
 		}
 		l.trs = append(l.trs, tr)
-		ch, _ := chain.New(cfg.Difficulty, nil) // memory only: a fresh chain every lab
+		ch, err := chain.New(cfg.Difficulty, nil) // memory only: a fresh chain every lab
+		if err != nil {
+			l.close()
+			return nil, err
+		}
 		pc := peer.Config{
 			Name:       fmt.Sprintf("%s%d", cfg.Prefix, i),
 			Advertise:  tr.LocalAddr(),
@@ -117,6 +121,10 @@ func (l *Lab) Run(ctx context.Context) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// Close releases the sockets of a lab that will not be run (Run closes
+// them itself when it returns).
+func (l *Lab) Close() { l.close() }
 
 func (l *Lab) close() {
 	for _, tr := range l.trs {

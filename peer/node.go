@@ -72,6 +72,7 @@ type round struct {
 	why      string
 	deadline time.Time
 	asked    map[netip.AddrPort]bool
+	replied  map[netip.AddrPort]bool
 	tally    *consensus.Tally
 	groups   []consensus.Group
 }
@@ -219,7 +220,7 @@ func (n *Node) handle(p Packet, now time.Time) {
 		n.stats.StatsServed++
 		n.send(p.From, protocol.StatsReply{Height: n.chain.Height(), Hash: n.chain.TipHash()})
 	case protocol.StatsReply:
-		n.onStatsReply(p.From, m)
+		n.onStatsReply(p.From, m, now)
 	case protocol.GetBlock:
 		n.stats.GetBlocksServed++
 		b, _ := n.chain.Block(m.Height)

@@ -17,7 +17,8 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 	if n.round != nil || n.sync != nil {
 		return false
 	}
-	r := &round{why: why, deadline: now.Add(n.cfg.Timings.StatsWindow), asked: make(map[netip.AddrPort]bool), tally: consensus.NewTally()}
+	r := &round{why: why, deadline: now.Add(n.cfg.Timings.StatsWindow), asked: make(map[netip.AddrPort]bool),
+		replied: make(map[netip.AddrPort]bool), tally: consensus.NewTally()}
 	for _, m := range n.members.All() {
 		r.asked[m.Addr] = true
 	}
@@ -35,7 +36,7 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 	return true
 }
 
-func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply) {
+func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply, now time.Time) {
 	if n.round != nil && !n.round.asked[from] {
 		from = sameHost(from, n.round.asked)
 	}
@@ -48,6 +49,10 @@ func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply) {
 	}
 	if s.HasChain() {
 		n.round.tally.Add(from.String(), consensus.Key{Height: s.Height, Hash: s.Hash})
+	}
+	n.round.replied[from] = true
+	if len(n.round.replied) == len(n.round.asked) {
+		n.finishRound(now) // everyone answered: no need to wait out the window
 	}
 }
 
@@ -68,9 +73,14 @@ func (n *Node) finishRound(now time.Time) {
 // the round when we already hold the tallest valid chain.
 func (n *Node) followNext(now time.Time) {
 	g, ok := consensus.Choose(n.round.groups, n.bad, n.chain.Height())
-	if !ok {
+	switch {
+	case !ok && n.chain.Height() == 0:
+		n.log.Info().Msg("consensus: no peer reports a chain yet")
+	case !ok:
 		n.log.Info().Int("height", n.chain.Height()).Str("tip", short(n.chain.TipHash())).
 			Msg("consensus: we hold the tallest valid chain")
+	}
+	if !ok {
 		n.round = nil
 		return
 	}
@@ -217,9 +227,17 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 			n.log.Warn().Err(err).Str("from", from.String()).Msg("invalid ANNOUNCE ignored")
 			return
 		}
-		if n.startConsensus(now, "ANNOUNCE above our chain") {
-			n.log.Info().Int("announced", b.Height).Int("our_height", h).Msg("ANNOUNCE is ahead of us: consensus")
+		// A sync is due: fetch the announcer's chain at once, without a
+		// STATS round (a miner faster than a round would leave us behind).
+		g := consensus.Group{Key: consensus.Key{Height: b.Height + 1, Hash: b.Hash}, Backers: []string{from.String()}}
+		if n.round != nil || n.sync != nil || n.bad.Has(g.Key) {
+			n.log.Debug().Int("announced", b.Height).Int("our_height", h).Msg("ANNOUNCE ahead of us: a sync is already running")
+			return
 		}
+		n.log.Info().Int("announced", b.Height).Int("our_height", h).Str("from", from.String()).
+			Msg("ANNOUNCE is ahead of us: fetching from the announcer")
+		n.round = &round{why: "ANNOUNCE", groups: []consensus.Group{g}}
+		n.followNext(now)
 	default:
 		n.log.Debug().Int("height", b.Height).Int("our_height", h).Msg("ANNOUNCE below our tip ignored")
 	}
