@@ -30,6 +30,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	basePort := fs.Int("base-port", 9100, "the seed's UDP port; peers take the next ones (use another for a second lab)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", `status page address ("" for none)`)
 	threads := fs.Int("mine-threads", 0, "the seed's mining threads (default: all cores)")
+	interval := fs.Duration("block-interval", 3*time.Second, "least time between two of the seed's blocks: it rests in between, so the demo moves at a readable pace (0: mine flat out)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "log format: console or json (default: console when stdout is a terminal)")
 	if err := fs.Parse(args); err != nil {
@@ -37,6 +38,9 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("lab: unexpected argument %q (see lab -h)", fs.Arg(0))
+	}
+	if *interval < 0 {
+		return errors.New("lab: -block-interval must not be negative")
 	}
 	if *difficulty < 1 || *difficulty > 10 {
 		return fmt.Errorf("lab: -difficulty %d: want 1 to 10 (6 mines a block every few seconds)", *difficulty)
@@ -46,7 +50,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	l, err := lab.New(lab.Config{
-		Nodes: *nodes, BasePort: *basePort, Difficulty: *difficulty, MineThreads: *threads,
+		Nodes: *nodes, BasePort: *basePort, Difficulty: *difficulty, MineThreads: *threads, BlockInterval: *interval,
 		Prefix: "lab-", Log: log,
 	})
 	if err != nil {

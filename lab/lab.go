@@ -22,13 +22,16 @@ import (
 
 // Config describes a lab network.
 type Config struct {
-	Nodes       int    // ordinary peers besides the seed
-	BasePort    int    // the seed's port; peers take the next ones (0: ephemeral ports)
-	Difficulty  int    // trailing zeros of the lab chain's hashes
-	MineThreads int    // the seed's mining threads (0: all cores)
-	Prefix      string // node names: <prefix>seed, <prefix>1, ...
-	Timings     peer.Timings
-	Log         zerolog.Logger
+	Nodes       int // ordinary peers besides the seed
+	BasePort    int // the seed's port; peers take the next ones (0: ephemeral ports)
+	Difficulty  int // trailing zeros of the lab chain's hashes
+	MineThreads int // the seed's mining threads (0: all cores)
+	// BlockInterval is the least time between two of the seed's blocks
+	// (it rests in between); 0 mines flat out.
+	BlockInterval time.Duration
+	Prefix        string // node names: <prefix>seed, <prefix>1, ...
+	Timings       peer.Timings
+	Log           zerolog.Logger
 }
 
 // Timings are the lab's timings: faster gossip and consensus than the
@@ -95,6 +98,7 @@ func New(cfg Config) (*Lab, error) {
 			seedAddr = tr.LocalAddr()
 			pc.Name = cfg.Prefix + "seed"
 			pc.Mine, pc.MineGenesis, pc.MineThreads = true, true, cfg.MineThreads
+			pc.MinBlockInterval = cfg.BlockInterval
 			pc.MineMessage = "lab block"
 		} else {
 			pc.Seeds = []netip.AddrPort{seedAddr}

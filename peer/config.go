@@ -38,6 +38,10 @@ type Config struct {
 	MineThreads int    // 0: all cores
 	MineGenesis bool   // with an empty chain, mine a new genesis (lab seed)
 	MineMessage string // message of a block when no NEW_WORD is queued
+	// MinBlockInterval paces the miner: after finding a block it waits
+	// until this long has passed before mining the next (the lab uses it
+	// so that a demo shows blocks at a readable pace). 0: no pause.
+	MinBlockInterval time.Duration
 }
 
 func (c *Config) check() error {

@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"net/netip"
+	"time"
 	"unicode/utf8"
 
 	"blockpeer/chain"
@@ -28,6 +29,12 @@ func (n *Node) restartMining() {
 	if !n.cfg.Mine || (n.chain.Height() == 0 && !n.cfg.MineGenesis) {
 		return
 	}
+	now := n.cfg.Now()
+	if next := n.lastMined.Add(n.cfg.MinBlockInterval); now.Before(next) {
+		n.mineAt = next // paced: tick starts the miner then
+		return
+	}
+	n.mineAt = time.Time{}
 	words := n.words[:min(len(n.words), chain.MaxMessages)]
 	msgs := append([]string(nil), words...)
 	if len(msgs) == 0 {
@@ -38,7 +45,7 @@ func (n *Node) restartMining() {
 		Height:     n.chain.Height(),
 		MinedBy:    n.cfg.Name,
 		Messages:   msgs,
-		Timestamp:  n.cfg.Now().Unix(),
+		Timestamp:  now.Unix(),
 		Difficulty: n.cfg.Difficulty,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,6 +84,7 @@ func (n *Node) onMined(b *chain.Block) {
 	}
 	n.words = n.words[used:]
 	n.stats.Mined++
+	n.lastMined = n.cfg.Now()
 	n.log.Info().Int("height", b.Height).Str("hash", short(b.Hash)).Strs("messages", b.Messages).
 		Int("peers", n.members.Len()).Msg("mined a block: announcing")
 	for _, m := range n.members.All() {
@@ -97,7 +105,7 @@ func (n *Node) onNewWord(from netip.AddrPort, word string) {
 	default:
 		n.words = append(n.words, word)
 		n.log.Info().Str("word", word).Int("queued", len(n.words)).Msg("NEW_WORD queued")
-		if n.miner != nil && n.miner.words < chain.MaxMessages {
+		if n.miner != nil && n.miner.words < chain.MaxMessages && n.mineAt.IsZero() {
 			n.restartMining() // put it in the block being mined
 		}
 	}

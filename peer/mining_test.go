@@ -88,3 +88,16 @@ func TestNoGenesisWithoutNewChain(t *testing.T) {
 		t.Fatal("miner active with no chain to mine on")
 	}
 }
+
+// A paced miner rests between its blocks.
+func TestMinBlockIntervalPacesTheMiner(t *testing.T) {
+	n := startNode(t, "paced", nil, nil, mining, func(c *peer.Config) {
+		c.MinBlockInterval = time.Second // difficulty 2 alone would give thousands a second
+	})
+	eventually(t, 5*time.Second, "a first block", func() bool { return n.status(t).Height >= 1 })
+	time.Sleep(1500 * time.Millisecond)
+	// In 1.5 s after the first block, at most two more can be found.
+	if h := n.status(t).Height; h > 3 {
+		t.Fatalf("height %d 1.5 s after the first block with a 1 s interval", h)
+	}
+}

@@ -44,9 +44,11 @@ type Node struct {
 	lastRound []consensus.Group // groups of the last finished round, for status
 	lastSync  *SyncResult       // the last adoption, for status
 
-	miner  *mining
-	words  []string      // NEW_WORDs waiting for a block
-	hashes atomic.Uint64 // hashes tried by the miner, ever
+	miner     *mining
+	words     []string      // NEW_WORDs waiting for a block
+	lastMined time.Time     // when our miner last found a block
+	mineAt    time.Time     // when a paced miner starts again (zero: not waiting)
+	hashes    atomic.Uint64 // hashes tried by the miner, ever
 
 	rateAt     time.Time // hash rate sampling, for Status
 	rateHashes uint64
@@ -181,6 +183,9 @@ func (n *Node) tick(now time.Time) {
 	}
 	if n.cfg.Mine {
 		n.sampleHashRate(now)
+		if n.miner == nil && !n.mineAt.IsZero() && !now.Before(n.mineAt) {
+			n.restartMining()
+		}
 	}
 }
 
