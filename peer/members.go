@@ -14,10 +14,12 @@ type Member struct {
 	Addr     netip.AddrPort
 	Name     string
 	LastSeen time.Time
-	// Height and Hash are its last STATS_REPLY (0 and "" before any, or
-	// when it has no chain).
-	Height int
-	Hash   string
+	// Height and Hash are its chain as it last told us, by STATS_REPLY or
+	// by ANNOUNCE (0 and "" before any, or when it has no chain), at
+	// ReportedAt.
+	Height     int
+	Hash       string
+	ReportedAt time.Time
 }
 
 // Members is the membership table: who we know and when we last heard

@@ -56,11 +56,12 @@ type GroupStatus struct {
 
 // PeerStatus is one member.
 type PeerStatus struct {
-	Name     string    `json:"name"`
-	Addr     string    `json:"addr"`
-	LastSeen time.Time `json:"last_seen"`
-	Height   int       `json:"height"`
-	Hash     string    `json:"hash"`
+	Name       string    `json:"name"`
+	Addr       string    `json:"addr"`
+	LastSeen   time.Time `json:"last_seen"`
+	Height     int       `json:"height"` // its chain as it last told us
+	Hash       string    `json:"hash"`
+	ReportedAt time.Time `json:"reported_at"` // zero: never
 }
 
 // MiningStatus describes the miner.
@@ -95,7 +96,7 @@ func (n *Node) status() Status {
 		s.Consensus = append(s.Consensus, GroupStatus{Height: g.Height, Hash: g.Hash, Backers: g.Backers, Bad: n.bad.Has(g.Key)})
 	}
 	for _, m := range n.members.All() {
-		s.Peers = append(s.Peers, PeerStatus{Name: m.Name, Addr: m.Addr.String(), LastSeen: m.LastSeen, Height: m.Height, Hash: m.Hash})
+		s.Peers = append(s.Peers, PeerStatus{Name: m.Name, Addr: m.Addr.String(), LastSeen: m.LastSeen, Height: m.Height, Hash: m.Hash, ReportedAt: m.ReportedAt})
 	}
 	s.Mining = MiningStatus{Enabled: n.cfg.Mine, Active: n.miner != nil, Hashes: n.hashes.Load(), HashRate: n.hashRate, Queued: len(n.words)}
 	return s

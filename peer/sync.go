@@ -41,7 +41,7 @@ func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply, now time
 		from = sameHost(from, n.round.asked)
 	}
 	if m := n.members.Get(from); m != nil {
-		m.Height, m.Hash = s.Height, s.Hash
+		m.Height, m.Hash, m.ReportedAt = s.Height, s.Hash, now
 	}
 	if n.round == nil || n.round.groups != nil || !n.round.asked[from] {
 		n.log.Debug().Str("from", from.String()).Msg("unsolicited STATS_REPLY dropped")
@@ -219,6 +219,9 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 			return
 		}
 		n.stats.BlocksAnnouncedAdded++
+		if m := n.members.Get(from); m != nil {
+			m.Height, m.Hash, m.ReportedAt = b.Height+1, b.Hash, now
+		}
 		n.log.Info().Int("height", b.Height).Str("hash", short(b.Hash)).Str("minedBy", b.MinedBy).
 			Str("from", from.String()).Msg("announced block added")
 		n.restartMining()

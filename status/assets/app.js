@@ -412,6 +412,7 @@
       name: str(p.name), addr: str(p.addr),
       ago: fmtAgo((now - parseTime(p.last_seen)) / 1000),
       height: Number(p.height) || 0, hash: str(p.hash),
+      reported: p.reported_at && !str(p.reported_at).startsWith("0001-") ? fmtAgo((now - parseTime(p.reported_at)) / 1000) : "",
     }));
     const tbody = byId("peers-" + i).tBodies[0];
     setRows(tbody, JSON.stringify(rows) + st.tip + st.height, () => rows.map((p) => {
@@ -421,6 +422,7 @@
       else if (p.height && p.height < st.height) rel = "behind";
       const chainCell = el("td", { class: "mono", title: p.hash }, chainLabel(p.height, p.hash));
       if (rel) chainCell.append(" ", el("span", { class: "pill small " + ({ same: "ok", ahead: "warn", behind: "muted" })[rel], text: ({ same: "our tip", ahead: "ahead", behind: "behind" })[rel] }));
+      if (p.reported) chainCell.append(" ", el("span", { class: "told", text: "told " + p.reported, title: "when this peer last reported its chain (STATS_REPLY or ANNOUNCE)" }));
       return el("tr", { "data-peer": p.name, "data-addr": p.addr },
         el("td", { class: "peer-name", text: p.name || "(no name)", title: p.name }),
         el("td", { class: "mono", text: p.addr }),
