@@ -391,3 +391,29 @@ func TestOpenBoltStoreBadPath(t *testing.T) {
 		t.Fatal("OpenBoltStore of a garbage file succeeded")
 	}
 }
+
+// BenchmarkAdoptStored measures adopting a 5,000-block chain into a chain
+// kept in bbolt (one transaction, as after a sync from genesis):
+//
+//	go test -run x -bench AdoptStored ./chain/
+func BenchmarkAdoptStored(b *testing.B) {
+	blocks := chain.Extend(nil, 5000, testDifficulty, "bench", 1000)
+	for b.Loop() {
+		b.StopTimer()
+		s, err := chain.OpenBoltStore(filepath.Join(b.TempDir(), "chain.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := chain.New(testDifficulty, s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := c.Adopt(0, blocks); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
+	}
+}
