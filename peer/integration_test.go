@@ -288,3 +288,32 @@ func TestRepliesFromAnotherSocket(t *testing.T) {
 		return node.status(t).Height == 60
 	})
 }
+
+// CONSENSUS makes the node ask every known peer for STATS at once; a
+// flood of them makes at most one round per STATS window.
+func TestConsensusMessageStartsARound(t *testing.T) {
+	node := startNode(t, "node", nil, nil, func(c *peer.Config) {
+		c.Timings.JoinDelay = time.Hour // no round of its own
+		c.Timings.ConsensusInterval = time.Hour
+		c.Timings.StatsWindow = time.Second
+	})
+	member := newRaw(t)
+	member.send(node.addr, protocol.Gossip{Host: "127.0.0.1", Port: int(member.addr.Port()), ID: "m", Name: "m"})
+	eventually(t, 2*time.Second, "the member to be known", func() bool { return len(node.status(t).Peers) == 1 })
+	for range 20 {
+		member.send(node.addr, protocol.Consensus{})
+	}
+	stats := 0
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if m, _ := member.recv(50 * time.Millisecond); m != nil && m.Type() == protocol.TypeStats {
+			stats++
+		}
+	}
+	if stats != 1 {
+		t.Fatalf("%d STATS after 20 CONSENSUS within a STATS window, want exactly 1", stats)
+	}
+	if c := node.status(t).Counters; c.ConsensusRounds != 1 {
+		t.Fatalf("%d rounds, want 1", c.ConsensusRounds)
+	}
+}

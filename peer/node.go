@@ -38,11 +38,12 @@ type Node struct {
 	nextConsensus time.Time
 	nextExpire    time.Time
 
-	round     *round
-	sync      *syncRun
-	bad       *consensus.BadSet
-	lastRound []consensus.Group // groups of the last finished round, for status
-	lastSync  *SyncResult       // the last adoption, for status
+	lastRoundStart time.Time
+	round          *round
+	sync           *syncRun
+	bad            *consensus.BadSet
+	lastRound      []consensus.Group // groups of the last finished round, for status
+	lastSync       *SyncResult       // the last adoption, for status
 
 	miner     *mining
 	words     []string      // NEW_WORDs waiting for a block
@@ -71,7 +72,6 @@ type Counters struct {
 
 // round is a consensus round collecting STATS replies.
 type round struct {
-	why      string
 	deadline time.Time
 	asked    map[netip.AddrPort]bool
 	replied  map[netip.AddrPort]bool
@@ -82,7 +82,6 @@ type round struct {
 // syncRun is a sync in progress toward one group.
 type syncRun struct {
 	*consensus.Sync
-	group        consensus.Group
 	started      time.Time
 	nextProgress time.Time
 	requests     int
@@ -235,8 +234,10 @@ func (n *Node) handle(p Packet, now time.Time) {
 	case protocol.Announce:
 		n.onAnnounce(p.From, m.Block, now)
 	case protocol.Consensus:
-		if !n.startConsensus(now, "CONSENSUS from "+p.From.String()) {
-			n.log.Info().Str("from", p.From.String()).Msg("CONSENSUS ignored: one is running")
+		// At most one round per STATS window: each round asks every peer,
+		// so a flood of CONSENSUS must not become a flood of STATS.
+		if now.Sub(n.lastRoundStart) < n.cfg.Timings.StatsWindow || !n.startConsensus(now, "CONSENSUS from "+p.From.String()) {
+			n.log.Debug().Str("from", p.From.String()).Msg("CONSENSUS ignored: a round is running or just ran")
 		}
 	case protocol.NewWord:
 		n.onNewWord(p.From, m.Word)

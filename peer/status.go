@@ -89,7 +89,7 @@ func (n *Node) status() Status {
 	}
 	if sy := n.sync; sy != nil {
 		done, total := sy.Progress()
-		s.Sync = &SyncStatus{Phase: sy.Phase().String(), Height: sy.group.Height, Hash: sy.group.Hash,
+		s.Sync = &SyncStatus{Phase: sy.Phase().String(), Height: sy.Target().Height, Hash: sy.Target().Hash,
 			ForkPoint: sy.ForkPoint(), Verified: done, Total: total, InFlight: sy.InFlight(), Backers: sy.Backers()}
 	}
 	for _, g := range n.lastRound {

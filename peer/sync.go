@@ -17,7 +17,7 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 	if n.round != nil || n.sync != nil {
 		return false
 	}
-	r := &round{why: why, deadline: now.Add(n.cfg.Timings.StatsWindow), asked: make(map[netip.AddrPort]bool),
+	r := &round{deadline: now.Add(n.cfg.Timings.StatsWindow), asked: make(map[netip.AddrPort]bool),
 		replied: make(map[netip.AddrPort]bool), tally: consensus.NewTally()}
 	for _, m := range n.members.All() {
 		r.asked[m.Addr] = true
@@ -31,6 +31,7 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 		n.send(addr, protocol.Stats{})
 	}
 	n.round = r
+	n.lastRoundStart = now
 	n.stats.ConsensusRounds++
 	n.log.Debug().Str("why", why).Int("asked", len(r.asked)).Msg("consensus: STATS sent")
 	return true
@@ -88,7 +89,7 @@ func (n *Node) followNext(now time.Time) {
 		Msg("consensus: chose chain")
 	cfg := consensus.DefaultSyncConfig(n.cfg.Difficulty)
 	cfg.RequestTimeout = n.cfg.Timings.RequestTimeout
-	n.sync = &syncRun{Sync: consensus.NewSync(g, n.chain, cfg), group: g, started: now, nextProgress: now.Add(2 * time.Second)}
+	n.sync = &syncRun{Sync: consensus.NewSync(g, n.chain, cfg), started: now, nextProgress: now.Add(2 * time.Second)}
 	n.pumpSync(now)
 }
 
@@ -239,7 +240,7 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 		}
 		n.log.Info().Int("announced", b.Height).Int("our_height", h).Str("from", from.String()).
 			Msg("ANNOUNCE is ahead of us: fetching from the announcer")
-		n.round = &round{why: "ANNOUNCE", groups: []consensus.Group{g}}
+		n.round = &round{groups: []consensus.Group{g}}
 		n.followNext(now)
 	default:
 		n.log.Debug().Int("height", b.Height).Int("our_height", h).Msg("ANNOUNCE below our tip ignored")
