@@ -300,6 +300,10 @@ func TestConsensusMessageStartsARound(t *testing.T) {
 	member := newRaw(t)
 	member.send(node.addr, protocol.Gossip{Host: "127.0.0.1", Port: int(member.addr.Port()), ID: "m", Name: "m"})
 	eventually(t, 2*time.Second, "the member to be known", func() bool { return len(node.status(t).Peers) == 1 })
+	// A new peer is asked for STATS once, on discovery: take that first.
+	if m := member.recvType(protocol.TypeStats, time.Second); m == nil {
+		t.Fatal("a new peer was not asked for its chain")
+	}
 	for range 20 {
 		member.send(node.addr, protocol.Consensus{})
 	}
@@ -316,4 +320,19 @@ func TestConsensusMessageStartsARound(t *testing.T) {
 	if c := node.status(t).Counters; c.ConsensusRounds != 1 {
 		t.Fatalf("%d rounds, want 1", c.ConsensusRounds)
 	}
+}
+
+// A peer found after the first round that reports a taller chain is
+// followed at once, not at the next consensus timer.
+func TestNewPeerWithTallerChainIsFollowed(t *testing.T) {
+	node := startNode(t, "node", nil, nil, func(c *peer.Config) {
+		c.Timings.ConsensusInterval = time.Hour // only the join round, which finds nobody
+	})
+	eventually(t, 2*time.Second, "the join round", func() bool { return node.status(t).Counters.ConsensusRounds == 1 })
+	blocks := chain.Extend(nil, 40, testDifficulty, "late", 1_700_000_000)
+	late := startNode(t, "late", blocks, []netip.AddrPort{node.addr})
+	eventually(t, 5*time.Second, "the node to follow the late peer's chain", func() bool {
+		return node.status(t).Tip == blocks[39].Hash
+	})
+	_ = late
 }

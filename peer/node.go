@@ -39,6 +39,7 @@ type Node struct {
 	nextExpire    time.Time
 
 	lastRoundStart time.Time
+	lastTallerHint time.Time // last round started because a peer reported a taller chain
 	round          *round
 	sync           *syncRun
 	bad            *consensus.BadSet
@@ -78,6 +79,10 @@ type round struct {
 	tally    *consensus.Tally
 	groups   []consensus.Group
 }
+
+// collecting reports whether the round still takes STATS replies (a round
+// opened by an ANNOUNCE asks nobody and has its one group from the start).
+func (r *round) collecting() bool { return r.asked != nil && r.groups == nil }
 
 // syncRun is a sync in progress toward one group.
 type syncRun struct {
@@ -275,6 +280,7 @@ func (n *Node) touch(addr netip.AddrPort, name string, now time.Time) (isNew boo
 	}
 	if isNew {
 		n.log.Info().Str("peer", addr.String()).Str("name", m.Name).Int("peers", n.members.Len()).Msg("peer found")
+		n.send(addr, protocol.Stats{}) // its chain may be taller than ours: see onStatsReply
 	}
 	return isNew
 }

@@ -44,8 +44,12 @@ func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply, now time
 	if m := n.members.Get(from); m != nil {
 		m.Height, m.Hash, m.ReportedAt = s.Height, s.Hash, now
 	}
-	if n.round == nil || n.round.groups != nil || !n.round.asked[from] {
-		n.log.Debug().Str("from", from.String()).Msg("unsolicited STATS_REPLY dropped")
+	collecting := n.round != nil && n.round.collecting()
+	if collecting && n.members.Get(from) != nil {
+		n.round.asked[from] = true // a member we asked on discovery, answering mid-round
+	}
+	if !collecting || !n.round.asked[from] {
+		n.tallerHint(from, s, now)
 		return
 	}
 	if s.HasChain() {
@@ -54,6 +58,24 @@ func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply, now time
 	n.round.replied[from] = true
 	if len(n.round.replied) == len(n.round.asked) {
 		n.finishRound(now) // everyone answered: no need to wait out the window
+	}
+}
+
+// tallerHint starts a round when a peer answers a STATS outside one (we
+// ask every new peer) with a chain taller than ours, instead of waiting
+// for the consensus timer: at most once per 1/8 of the consensus interval,
+// as a liar could report a new taller chain in every reply.
+func (n *Node) tallerHint(from netip.AddrPort, s protocol.StatsReply, now time.Time) {
+	key := consensus.Key{Height: s.Height, Hash: s.Hash}
+	if n.members.Get(from) == nil || !s.HasChain() || s.Height <= n.chain.Height() || n.bad.Has(key) ||
+		now.Sub(n.lastTallerHint) < n.cfg.Timings.ConsensusInterval/8 {
+		n.log.Debug().Str("from", from.String()).Int("height", s.Height).Msg("STATS_REPLY outside a round: noted")
+		return
+	}
+	if n.startConsensus(now, "a peer reports a taller chain") {
+		n.lastTallerHint = now
+		n.log.Info().Str("peer", from.String()).Int("height", s.Height).Int("our_height", n.chain.Height()).
+			Msg("a peer reports a taller chain: consensus")
 	}
 }
 
