@@ -98,7 +98,7 @@ var ErrNoBackers = errors.New("no backer left")
 // flight spread over the backers, verifying each block on top of the last
 // verified one as soon as it arrives.
 type Sync struct {
-	cfg    Config
+	cfg    SyncConfig
 	target Key
 	local  LocalChain
 	phase  Phase
@@ -127,9 +127,6 @@ type Sync struct {
 	conflicts      map[int]conflict // height -> a block there that did not link
 	prevHash       string           // hash of the block below the next to verify
 }
-
-// Config is the configuration of a Sync.
-type Config = SyncConfig
 
 type backer struct {
 	addr       string
