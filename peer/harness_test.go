@@ -35,8 +35,7 @@ func testTimings() peer.Timings {
 // testNode is a node running over real UDP on 127.0.0.1.
 type testNode struct {
 	*peer.Node
-	addr  netip.AddrPort
-	chain *chain.Chain
+	addr netip.AddrPort
 }
 
 type nodeOpt func(*peer.Config)
@@ -100,7 +99,7 @@ func launch(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block,
 		}
 		tr.Close()
 	}
-	return &testNode{Node: n, addr: tr.LocalAddr(), chain: ch}, stop
+	return &testNode{Node: n, addr: tr.LocalAddr()}, stop
 }
 
 // testLogger logs to the test's log at debug level when -v is given.

@@ -84,9 +84,16 @@ func TestForkFetchesOnlySuffix(t *testing.T) {
 	if c.GetBlocksSent < 120 || c.GetBlocksSent > 150 {
 		t.Fatalf("sent %d GET_BLOCKs, want the 120-block suffix plus ~log2(300) probes", c.GetBlocksSent)
 	}
-	for h := 0; h < 280; h++ {
-		b, _ := node.chain.Block(h) // adopted atomically: safe to read after the sync
-		_ = b
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	got, err := node.Blocks(ctx, 0, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, b := range got {
+		if b.Hash != theirs[h].Hash {
+			t.Fatalf("block %d is %s, want the taller fork's %s", h, b.Hash, theirs[h].Hash)
+		}
 	}
 }
 
