@@ -34,6 +34,7 @@ type Transport interface {
 type UDP struct {
 	conn    *net.UDPConn
 	packets chan Packet
+	closed  chan struct{}
 	once    sync.Once
 }
 
@@ -49,7 +50,7 @@ func ListenUDP(addr string) (*UDP, error) {
 	}
 	_ = conn.SetReadBuffer(4 << 20) // bursts of replies during a sync
 	_ = conn.SetWriteBuffer(4 << 20)
-	u := &UDP{conn: conn, packets: make(chan Packet, 1024)}
+	u := &UDP{conn: conn, packets: make(chan Packet, 1024), closed: make(chan struct{})}
 	go u.read()
 	return u, nil
 }
@@ -68,7 +69,11 @@ func (u *UDP) read() {
 		if n > protocol.ReadBuffer {
 			continue // oversize: dropped, as the spec says
 		}
-		u.packets <- Packet{From: unmap(from), Data: append([]byte(nil), buf[:n]...)}
+		select {
+		case u.packets <- Packet{From: unmap(from), Data: append([]byte(nil), buf[:n]...)}:
+		case <-u.closed: // nobody reads any more
+			return
+		}
 	}
 }
 
@@ -89,7 +94,10 @@ func (u *UDP) LocalAddr() netip.AddrPort {
 // Close closes the socket; Packets is closed once the reader stops.
 func (u *UDP) Close() error {
 	var err error
-	u.once.Do(func() { err = u.conn.Close() })
+	u.once.Do(func() {
+		close(u.closed)
+		err = u.conn.Close()
+	})
 	return err
 }
 
