@@ -1,5 +1,0 @@
-//go:build race
-
-package miner
-
-const raceEnabled = true
