@@ -669,29 +669,23 @@ func TestSyncNoCommonPrefix(t *testing.T) {
 // 9. Backers report STATS heights off by one, or their chain moves.
 func TestSyncOffByOne(t *testing.T) {
 	src := mainChain()
-	t.Run("height one short", func(t *testing.T) {
-		// Their chain has 120 blocks; they say 119 with the hash of block 119.
-		const count = 120
-		target := Group{Key: Key{Height: count - 1, Hash: src[count-1].Hash}, Backers: threeBackers}
-		local := localChain(t, nil)
-		m := honestSim(t, local, target, src[:count], DefaultSyncConfig(testDifficulty))
-		m.run()
-		checkDone(t, m.s, local, 0, src[:count])
-		if m.s.Moved() {
-			t.Error("Moved() = true, but the candidate ends on the reported hash")
-		}
-	})
-	t.Run("height one short, searching", func(t *testing.T) {
-		const count = 120
-		target := Group{Key: Key{Height: count - 1, Hash: src[count-1].Hash}, Backers: threeBackers}
-		local := localChain(t, src[:50])
-		m := honestSim(t, local, target, src[:count], DefaultSyncConfig(testDifficulty))
-		m.run()
-		checkDone(t, m.s, local, 50, src[:count])
-		if m.s.Moved() {
-			t.Error("Moved() = true, but the candidate ends on the reported hash")
-		}
-	})
+	// Their chain has 120 blocks; they say 119 with the hash of block 119.
+	for _, tc := range []struct {
+		name  string
+		local int // blocks we already hold
+	}{{"height one short", 0}, {"height one short, searching", 50}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const count = 120
+			target := Group{Key: Key{Height: count - 1, Hash: src[count-1].Hash}, Backers: threeBackers}
+			local := localChain(t, src[:tc.local])
+			m := honestSim(t, local, target, src[:count], DefaultSyncConfig(testDifficulty))
+			m.run()
+			checkDone(t, m.s, local, tc.local, src[:count])
+			if m.s.Moved() {
+				t.Error("Moved() = true, but the candidate ends on the reported hash")
+			}
+		})
+	}
 	t.Run("grew by one during the sync", func(t *testing.T) {
 		const count = 120
 		target := groupOf(src[:count], threeBackers...)

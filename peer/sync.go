@@ -2,6 +2,8 @@ package peer
 
 import (
 	"errors"
+	"iter"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -39,7 +41,7 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 
 func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply, now time.Time) {
 	if n.round != nil && !n.round.asked[from] {
-		from = sameHost(from, n.round.asked)
+		from = sameHost(from, maps.Keys(n.round.asked))
 	}
 	if m := n.members.Get(from); m != nil {
 		m.Height, m.Hash, m.ReportedAt = s.Height, s.Hash, now
@@ -124,10 +126,11 @@ func (n *Node) onGetBlockReply(from netip.AddrPort, r protocol.GetBlockReply, no
 	if v == consensus.Unsolicited {
 		// Some peers answer from another socket: try the one backer we
 		// asked on that host.
-		backers := make(map[netip.AddrPort]bool)
-		for _, b := range n.sync.Backers() {
-			if a, err := netip.ParseAddrPort(b); err == nil {
-				backers[a] = true
+		backers := func(yield func(netip.AddrPort) bool) {
+			for _, b := range n.sync.Backers() {
+				if a, err := netip.ParseAddrPort(b); err == nil && !yield(a) {
+					return
+				}
 			}
 		}
 		if alt := sameHost(from, backers); alt != from {
@@ -273,7 +276,7 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 // we asked on the same host, if there is exactly one: some peers answer
 // from another socket than the one they listen on. Otherwise it returns
 // from unchanged.
-func sameHost(from netip.AddrPort, asked map[netip.AddrPort]bool) netip.AddrPort {
+func sameHost(from netip.AddrPort, asked iter.Seq[netip.AddrPort]) netip.AddrPort {
 	var match netip.AddrPort
 	n := 0
 	for a := range asked {
