@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -53,15 +54,35 @@ func (n *Node) restartMining() {
 	calls, done := n.calls, n.done
 	go func() {
 		b, err := miner.Search(ctx, t, n.cfg.MineThreads, &n.hashes)
+		if ctx.Err() != nil {
+			return // stopped: the tip changed or the node stops
+		}
+		result := func() { n.onMined(b) }
 		if err != nil {
-			return
+			result = func() { n.onMinerError(err) }
 		}
 		select {
-		case calls <- func() { n.onMined(b) }:
+		case calls <- result:
 		case <-done:
 		case <-ctx.Done():
 		}
 	}()
+}
+
+// onMinerError handles a search that ended without a block: a nonce space
+// run out is mined again (with a new timestamp); a template the miner
+// refuses stops mining until the tip changes.
+func (n *Node) onMinerError(err error) {
+	if n.miner == nil {
+		return
+	}
+	if errors.Is(err, miner.ErrExhausted) {
+		n.log.Info().Err(err).Msg("miner: nonces used up; new template")
+		n.restartMining()
+		return
+	}
+	n.log.Error().Err(err).Msg("miner stopped")
+	n.stopMining()
 }
 
 func (n *Node) stopMining() {
