@@ -25,7 +25,7 @@ func newToolFlags(cmd, usage string, out io.Writer) *toolFlags {
 	t := &toolFlags{fs: flag.NewFlagSet("blockpeer "+cmd, flag.ContinueOnError)}
 	t.fs.SetOutput(out)
 	t.fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer %s\n\nFlags (before HOST:PORT):\n", usage)
+		fmt.Fprintf(out, "Usage: blockpeer %s\n\nFlags (before or after HOST:PORT):\n", usage)
 		t.fs.PrintDefaults()
 		if cmd != "check" {
 			fmt.Fprintf(out, "\n%s", client.Help)
@@ -48,13 +48,18 @@ func (t *toolFlags) parse(args []string) (target string, rest []string, err erro
 		t.fs.Usage()
 		return "", nil, errors.New("HOST:PORT of the peer is missing")
 	}
+	target = t.fs.Arg(0)
+	// Flags may also follow HOST:PORT (ask HOST:PORT -json stats).
+	if err := t.fs.Parse(t.fs.Args()[1:]); err != nil {
+		return "", nil, err
+	}
 	if t.timeout <= 0 {
 		return "", nil, errors.New("-timeout must be positive")
 	}
 	if t.diff < 0 || t.diff > 64 {
 		return "", nil, fmt.Errorf("-difficulty %d is out of 0..64", t.diff)
 	}
-	return t.fs.Arg(0), t.fs.Args()[1:], nil
+	return target, t.fs.Args(), nil
 }
 
 func (t *toolFlags) config(target string) client.Config {

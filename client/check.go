@@ -111,7 +111,11 @@ type checker struct {
 }
 
 func (k *checker) add(name, status, evidence, format string, args ...any) {
-	r := Result{Name: name, Status: status, Detail: fmt.Sprintf(format, args...), Evidence: evidence}
+	detail := fmt.Sprintf(format, args...)
+	if !k.opt.FullHash {
+		detail = hashRE.ReplaceAllStringFunc(detail, shortHash)
+	}
+	r := Result{Name: name, Status: status, Detail: detail, Evidence: evidence}
 	k.report.Results = append(k.report.Results, r)
 	if k.opt.JSON {
 		return
@@ -366,6 +370,13 @@ func (k *checker) checkRange() {
 	k.add(name, Pass, evidence, "blocks %d..%d (%d) validate and link", from, top, len(blocks))
 }
 
+func times(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
 func problemHeights(ps []rangeProblem) []int {
 	hs := make([]int, len(ps))
 	for i, p := range ps {
@@ -543,8 +554,8 @@ func (k *checker) checkGossipForward() {
 			perSock[p.Sock]++
 		}
 	}
-	ev := fmt.Sprintf("sent GOSSIP id %s (originator %s) %d times from port %d; our port %d got it %d times",
-		id[:8], origin.Addr(), gossipRepeats, k.c.main.Addr().Port(), k.gossipSock.Addr().Port(), perSock[k.gossipSock])
+	ev := fmt.Sprintf("sent GOSSIP id %s (originator %s) %d times from port %d; our port %d got it %s",
+		id[:8], origin.Addr(), gossipRepeats, k.c.main.Addr().Port(), k.gossipSock.Addr().Port(), times(perSock[k.gossipSock]))
 	if forwarded {
 		ev += fmt.Sprintf(", first after %s", fmtDur(first.At.Sub(start)))
 	}
@@ -587,7 +598,7 @@ func (k *checker) checkJunk() {
 		names = append(names, j.name)
 		r, err := k.exchange(k.c.main, protocol.Stats{}, protocol.TypeStatsReply, nil)
 		if err != nil {
-			k.add(name, Fail, fmt.Sprintf("sent %s (%d bytes); %s", j.name, len(j.data), k.ev(r, err)), "stopped answering STATS after %s", j.name)
+			k.add(name, Fail, fmt.Sprintf("sent %s; %s", j.name, k.ev(r, err)), "stopped answering STATS after %s", j.name)
 			return
 		}
 	}
