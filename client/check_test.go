@@ -38,8 +38,10 @@ func startNode(t *testing.T, blocks []*chain.Block) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.Adopt(0, blocks); err != nil {
-		t.Fatal(err)
+	if len(blocks) > 0 {
+		if err := ch.Adopt(0, blocks); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n, err := peer.New(peer.Config{
 		Name: "real", Advertise: tr.LocalAddr(), Difficulty: testDifficulty, Log: zerolog.Nop(), RandSeed: 1,
@@ -173,6 +175,7 @@ const (
 	deafAfterJunk        // stops answering after a datagram over 1024 bytes
 	forwardToSender      // forwards gossip back to whoever sent it
 	oversizeReply        // pads STATS_REPLY over 1024 bytes
+	dropFirstAsk         // ignores the first GET_BLOCK for each height
 )
 
 // brokenPeer is a small peer written from the spec, correct but for one
@@ -190,6 +193,8 @@ type brokenPeer struct {
 	seen    map[string]bool
 	first   netip.AddrPort
 	deaf    bool
+	asked   map[int]int // GET_BLOCKs per height
+	wave    int         // heights asked before the first resend came
 }
 
 func listen(t *testing.T) *net.UDPConn {
@@ -202,8 +207,8 @@ func listen(t *testing.T) *net.UDPConn {
 	return conn
 }
 
-func startBroken(t *testing.T, f flaw, blocks []*chain.Block) netip.AddrPort {
-	p := &brokenPeer{t: t, conn: listen(t), blocks: blocks, flaw: f, seen: map[string]bool{}}
+func startBroken(t *testing.T, f flaw, blocks []*chain.Block) *brokenPeer {
+	p := &brokenPeer{t: t, conn: listen(t), blocks: blocks, flaw: f, seen: map[string]bool{}, asked: map[int]int{}}
 	p.out = p.conn
 	if f == replyFromOther {
 		p.out = listen(t)
@@ -215,7 +220,7 @@ func startBroken(t *testing.T, f flaw, blocks []*chain.Block) netip.AddrPort {
 		p.blocks[10] = b
 	}
 	go p.serve()
-	return p.addr()
+	return p
 }
 
 func (p *brokenPeer) addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
@@ -264,6 +269,13 @@ func (p *brokenPeer) handle(from netip.AddrPort, data []byte) {
 		}
 		p.send(to, protocol.StatsReply{Height: h, Hash: top.Hash})
 	case protocol.GetBlock:
+		p.asked[m.Height]++
+		if p.asked[m.Height] == 2 && p.wave == 0 {
+			p.wave = len(p.asked)
+		}
+		if p.flaw == dropFirstAsk && p.asked[m.Height] == 1 {
+			return
+		}
 		if m.Height >= 0 && m.Height < len(p.blocks) {
 			p.send(to, protocol.GetBlockReply{Block: p.blocks[m.Height]})
 			return
@@ -343,7 +355,7 @@ func TestCheckBrokenPeers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startBroken(t, tc.flaw, blocks)
+			addr := startBroken(t, tc.flaw, blocks).addr()
 			r, out := runCheck(t, checkConfig(addr))
 			fails := lines(out, "FAIL")
 			if tc.check == "" {
@@ -371,5 +383,44 @@ func TestCheckBrokenPeers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChainPipelined: chain keeps many GET_BLOCKs in flight and resends
+// what gets no answer, here the first request for every height.
+func TestChainPipelined(t *testing.T) {
+	blocks := testChain(100)
+	p := startBroken(t, dropFirstAsk, blocks)
+	c, err := client.Dial(client.Config{Target: p.addr().String(), Timeout: 200 * time.Millisecond, Difficulty: testDifficulty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out bytes.Buffer
+	if err := c.Do([]string{"chain"}, &out, client.Options{}); err != nil {
+		t.Fatalf("chain: %v\n%s", err, out.String())
+	}
+	t.Logf("%s", out.String())
+	for _, w := range []string{"blocks 0..99 (100) from " + p.addr().String() + ": all valid at difficulty 2 and linked", "200 requests (100 resent)"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q", w)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wave < 16 {
+		t.Errorf("only %d heights were asked before the first resend: not pipelined", p.wave)
+	}
+	t.Logf("%d GET_BLOCKs in flight before the first resend", p.wave)
+}
+
+func TestCheckEmptyChain(t *testing.T) {
+	addr := startNode(t, nil)
+	r, out := runCheck(t, checkConfig(addr))
+	if !r.Passed || len(lines(out, "WARN")) > 0 {
+		t.Fatalf("an empty node did not pass")
+	}
+	if !strings.Contains(out, "PASS  stats           height 0: the peer has no chain yet") || !strings.Contains(out, "PASS  past-top        GET_BLOCK 0 gives the six-null reply") {
+		t.Errorf("empty chain lines missing")
 	}
 }
