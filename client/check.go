@@ -111,11 +111,7 @@ type checker struct {
 }
 
 func (k *checker) add(name, status, evidence, format string, args ...any) {
-	detail := fmt.Sprintf(format, args...)
-	if !k.opt.FullHash {
-		detail = hashRE.ReplaceAllStringFunc(detail, shortHash)
-	}
-	r := Result{Name: name, Status: status, Detail: detail, Evidence: evidence}
+	r := Result{Name: name, Status: status, Detail: k.opt.shorten(fmt.Sprintf(format, args...)), Evidence: evidence}
 	k.report.Results = append(k.report.Results, r)
 	if k.opt.JSON {
 		return
@@ -188,10 +184,7 @@ var (
 
 // show renders a datagram for evidence: one line, hashes shortened, cut.
 func (k *checker) show(data []byte) string {
-	s := strings.TrimSpace(string(data))
-	if !k.opt.FullHash {
-		s = hashRE.ReplaceAllStringFunc(s, shortHash)
-	}
+	s := k.opt.shorten(strings.TrimSpace(string(data)))
 	if len(s) > 150 {
 		s = fmt.Sprintf("%s... (%d bytes)", s[:150], len(data))
 	}

@@ -28,7 +28,7 @@ func testChain(n int) []*chain.Block {
 
 // startNode runs a real blockpeer node holding blocks on 127.0.0.1 (an
 // ephemeral port, no seeds, short timings) until the test ends.
-func startNode(t *testing.T, blocks []*chain.Block) netip.AddrPort {
+func startNode(t testing.TB, blocks []*chain.Block) netip.AddrPort {
 	t.Helper()
 	tr, err := peer.ListenUDP("127.0.0.1:0")
 	if err != nil {

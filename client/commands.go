@@ -214,7 +214,7 @@ func (c *Client) cmdGet(out io.Writer, opt Options, h int) error {
 		if problem == nil {
 			fmt.Fprintf(tw, "  valid\tyes, at difficulty %d\n", c.cfg.Difficulty)
 		} else {
-			fmt.Fprintf(tw, "  valid\tNO: %v\n", problem)
+			fmt.Fprintf(tw, "  valid\tNO: %s\n", opt.shorten(problem.Error()))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -291,7 +291,7 @@ func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
 				fmt.Fprintf(tw, "  ...\t%d more\n", len(problems)-10)
 				break
 			}
-			fmt.Fprintf(tw, "  block %d\t%s\n", p.Height, p.Error)
+			fmt.Fprintf(tw, "  block %d\t%s\n", p.Height, opt.shorten(p.Error))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -401,6 +401,14 @@ func (o Options) hash(h string) string {
 		return h
 	}
 	return shortHash(h)
+}
+
+// shorten shortens every hash in s, unless full hashes were asked for.
+func (o Options) shorten(s string) string {
+	if o.FullHash {
+		return s
+	}
+	return hashRE.ReplaceAllStringFunc(s, shortHash)
 }
 
 // shortHash keeps the first and last 8 hex digits (the last ones show the
