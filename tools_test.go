@@ -92,6 +92,7 @@ func TestAsk(t *testing.T) {
 		{[]string{"get", "99"}, []string{"no such block", `"height":null`}},
 		{[]string{"chain"}, []string{"blocks 0..29 (30) from " + addr + ": all valid at difficulty 2 and linked", "top      block 29, " + short(top.Hash)}},
 		{[]string{"chain", "10", "19"}, []string{"blocks 10..19 (10) from " + addr + ": all valid at difficulty 2 and linked (to block 9, " + short(blocks[9].Hash) + ")"}},
+		{[]string{"chain", "25", "99999"}, []string{"(the peer's top is block 29: fetching up to it)", "blocks 25..29 (5) from " + addr}},
 		{[]string{"gossip"}, []string{"GOSSIP_REPLY from " + addr, `name       "tool-target"`, "host:port  " + addr}},
 		{[]string{"raw", `{"type":"GET_BLOCK","height":3}`}, []string{addr, `"hash":"` + blocks[3].Hash + `"`}},
 		{[]string{"word", "hello"}, []string{`sent to ` + addr + `: {"type":"NEW_WORD","word":"hello"} (no reply expected)`}},

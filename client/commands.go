@@ -231,14 +231,25 @@ func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
 	if len(bounds) > 0 {
 		from = bounds[0]
 	}
-	if len(bounds) > 1 {
+	// The peer's top bounds the range: asking past it would only cost
+	// resends. Without a STATS answer, an explicit TO is taken as given.
+	r, err := c.exchange(c.main, protocol.Stats{}, protocol.TypeStatsReply, nil)
+	top := -1
+	if err == nil {
+		top = r.Msg.(protocol.StatsReply).Height - 1
+	}
+	switch {
+	case len(bounds) > 1 && (err != nil || bounds[1] <= top):
 		to = bounds[1]
-	} else {
-		r, err := c.exchange(c.main, protocol.Stats{}, protocol.TypeStatsReply, nil)
-		if err != nil {
-			return err
+	case err != nil:
+		return err
+	case len(bounds) > 1:
+		to = top
+		if !opt.JSON {
+			fmt.Fprintf(out, "(the peer's top is block %d: fetching up to it)\n", top)
 		}
-		to = r.Msg.(protocol.StatsReply).Height - 1
+	default:
+		to = top
 	}
 	if to < from {
 		return fmt.Errorf("%w: chain %d..%d is empty (the peer's top is %d)", ErrUsage, from, to, to)
