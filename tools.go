@@ -42,24 +42,33 @@ func newToolFlags(cmd, usage string, out io.Writer) *toolFlags {
 // parse parses the flags and returns the target and the rest.
 func (t *toolFlags) parse(args []string) (target string, rest []string, err error) {
 	if err := t.fs.Parse(args); err != nil {
-		return "", nil, err
+		return "", nil, usage(err)
 	}
 	if t.fs.NArg() == 0 {
 		t.fs.Usage()
-		return "", nil, errors.New("HOST:PORT of the peer is missing")
+		return "", nil, fmt.Errorf("%w: HOST:PORT of the peer is missing", client.ErrUsage)
 	}
 	target = t.fs.Arg(0)
 	// Flags may also follow HOST:PORT (ask HOST:PORT -json stats).
 	if err := t.fs.Parse(t.fs.Args()[1:]); err != nil {
-		return "", nil, err
+		return "", nil, usage(err)
 	}
 	if t.timeout <= 0 {
-		return "", nil, errors.New("-timeout must be positive")
+		return "", nil, fmt.Errorf("%w: -timeout must be positive", client.ErrUsage)
 	}
 	if t.diff < 0 || t.diff > 64 {
-		return "", nil, fmt.Errorf("-difficulty %d is out of 0..64", t.diff)
+		return "", nil, fmt.Errorf("%w: -difficulty %d is out of 0..64", client.ErrUsage, t.diff)
 	}
 	return target, t.fs.Args(), nil
+}
+
+// usage marks a flag error as a usage error (exit status 2); -h stays
+// flag.ErrHelp.
+func usage(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", client.ErrUsage, err)
 }
 
 func (t *toolFlags) config(target string) client.Config {
@@ -78,7 +87,7 @@ func runAsk(args []string, out io.Writer) error {
 		return err
 	}
 	if len(rest) == 0 {
-		return fmt.Errorf("no command for %s (blockpeer ask -h lists them)", target)
+		return fmt.Errorf("%w: no command for %s (blockpeer ask -h lists them)", client.ErrUsage, target)
 	}
 	c, err := client.Dial(t.config(target))
 	if err != nil {
@@ -96,7 +105,7 @@ func runShell(args []string, in *os.File, out, errOut io.Writer) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return fmt.Errorf("unexpected %q after %s (commands come from stdin)", rest[0], target)
+		return fmt.Errorf("%w: unexpected %q after %s (commands come from stdin)", client.ErrUsage, rest[0], target)
 	}
 	c, err := client.Dial(t.config(target))
 	if err != nil {
@@ -116,10 +125,10 @@ func runCheck(args []string, out io.Writer) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return fmt.Errorf("unexpected %q after %s", rest[0], target)
+		return fmt.Errorf("%w: unexpected %q after %s", client.ErrUsage, rest[0], target)
 	}
 	if *last < 1 {
-		return errors.New("-last must be at least 1")
+		return fmt.Errorf("%w: -last must be at least 1", client.ErrUsage)
 	}
 	r, err := client.Check(client.CheckConfig{Config: t.config(target), Last: *last, Full: *full}, out, t.options())
 	if err != nil {

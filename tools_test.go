@@ -177,6 +177,11 @@ func TestAskFailures(t *testing.T) {
 	if _, err := ask(t, addr, "get", "x"); !errors.Is(err, client.ErrUsage) {
 		t.Errorf("get x: %v", err)
 	}
+	for _, args := range [][]string{{}, {addr}, {"-bogus", addr, "stats"}, {"-timeout", "0s", addr, "stats"}} {
+		if _, err := ask(t, args...); !errors.Is(err, client.ErrUsage) {
+			t.Errorf("ask %q: %v, want a usage error", args, err)
+		}
+	}
 }
 
 func TestShellFromPipe(t *testing.T) {
@@ -213,11 +218,11 @@ func TestShellFromPipe(t *testing.T) {
 func TestCheckCommand(t *testing.T) {
 	addr, _ := startToolNode(t)
 	var out bytes.Buffer
-	if err := runCheck([]string{"-difficulty", "2", "-timeout", "500ms", addr}, &out); err != nil {
+	if err := runCheck([]string{"-difficulty", "2", addr}, &out); err != nil {
 		t.Errorf("check of a blockpeer node: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := runCheck([]string{"-json", "-difficulty", "2", "-timeout", "500ms", "-last", "5", addr}, &out); err != nil {
+	if err := runCheck([]string{"-json", "-difficulty", "2", "-last", "5", addr}, &out); err != nil {
 		t.Errorf("check -json: %v", err)
 	}
 	var rep client.Report

@@ -72,10 +72,21 @@ func startNode(t testing.TB, blocks []*chain.Block) netip.AddrPort {
 	return tr.LocalAddr()
 }
 
-// checkConfig is a check of addr at the test difficulty with a short
-// timeout (still far above a loopback reply).
+// checkConfig is a check of addr at the test difficulty, with the default
+// timeout: far above a loopback reply, even on a loaded machine.
 func checkConfig(addr netip.AddrPort) client.CheckConfig {
-	return client.CheckConfig{Config: client.Config{Target: addr.String(), Timeout: 500 * time.Millisecond, Difficulty: testDifficulty}}
+	return client.CheckConfig{Config: client.Config{Target: addr.String(), Timeout: time.Second, Difficulty: testDifficulty}}
+}
+
+// slowMachine reports a latency WARN: the median reply took over 50 ms,
+// which on loopback only a machine too busy to schedule the peer causes.
+// The tests tolerate it (and log it); every other check is strict.
+func slowMachine(t *testing.T, res client.Result) bool {
+	if res.Name == "latency" && res.Status == client.Warn {
+		t.Logf("tolerated on a busy machine: %s %s [%s]", res.Status, res.Detail, res.Evidence)
+		return true
+	}
+	return false
 }
 
 func runCheck(t *testing.T, cfg client.CheckConfig) (*client.Report, string) {
@@ -112,14 +123,14 @@ func TestCheckRealNodeAllPass(t *testing.T) {
 	var names []string
 	for _, res := range r.Results {
 		names = append(names, res.Name)
-		if res.Status != client.Pass {
+		if res.Status != client.Pass && !slowMachine(t, res) {
 			t.Errorf("%s: %s %s [%s]", res.Name, res.Status, res.Detail, res.Evidence)
 		}
 	}
 	if strings.Join(names, " ") != strings.Join(allChecks, " ") {
 		t.Errorf("checks run: %v, want %v", names, allChecks)
 	}
-	if n := len(lines(out, "PASS")); n != len(allChecks) {
+	if n := len(lines(out, "PASS")) + len(lines(out, "WARN  latency")); n != len(allChecks) {
 		t.Errorf("%d PASS lines, want %d", n, len(allChecks))
 	}
 	// Bounded: the datagrams a check sends do not depend on the peer
@@ -154,7 +165,7 @@ func TestCheckNothingListening(t *testing.T) {
 	if r.Passed || len(r.Results) != 1 {
 		t.Fatalf("passed %v with %d results, want one FAIL", r.Passed, len(r.Results))
 	}
-	want := fmt.Sprintf("FAIL  stats           no reply from %s within 500ms: is it running, is the port right?", addr)
+	want := fmt.Sprintf("FAIL  stats           no reply from %s within 1s: is it running, is the port right?", addr)
 	if !strings.Contains(out, want) {
 		t.Errorf("output lacks %q", want)
 	}
@@ -344,7 +355,7 @@ func TestCheckBrokenPeers(t *testing.T) {
 		{"correct", correct, "", ""},
 		{"STATS off by one", offByOne, "stats-height", "STATS says height 19 but block 19 carries the STATS hash: height is the top's index, not the number of blocks (off by one)"},
 		{`"None" for a missing block`, noneStrings, "past-top", `GET_BLOCK 20 (past the top): 6 fields are the string "None", the spec's answer is null`},
-		{"silent on unknown heights", silentUnknown, "past-top", "no reply to GET_BLOCK 20 (past the top): the spec's answer is six nulls, not silence"},
+		{"silent on unknown heights", silentUnknown, "past-top", "no reply to GET_BLOCK 20 (past the top): the spec's answer is six nulls, not silence  [sent {\"type\":\"GET_BLOCK\",\"height\":20}; got nothing in 1s]"},
 		{"replies from another port", replyFromOther, "reply-source", "replies come from another port than"},
 		{"replies to the first address, not the source", replyToFirst, "reply-to-source", "was answered at our port"},
 		{"a tampered block", tampered, "last-50", "block 10: hash does not match the block's contents"},
@@ -362,8 +373,10 @@ func TestCheckBrokenPeers(t *testing.T) {
 				if len(fails) > 0 || !r.Passed {
 					t.Fatalf("FAIL lines for a correct peer: %q", fails)
 				}
-				if warns := lines(out, "WARN"); len(warns) > 0 {
-					t.Errorf("WARN lines for a correct peer: %q", warns)
+				for _, res := range r.Results {
+					if res.Status != client.Pass && !slowMachine(t, res) {
+						t.Errorf("%s: %s %s", res.Name, res.Status, res.Detail)
+					}
 				}
 				return
 			}
@@ -378,7 +391,7 @@ func TestCheckBrokenPeers(t *testing.T) {
 				t.Errorf("FAIL line\n  %s\nwant it to start %q and say %q", fails[0], prefix, tc.says)
 			}
 			for _, res := range r.Results {
-				if res.Name != tc.check && res.Status != client.Pass {
+				if res.Name != tc.check && res.Status != client.Pass && !slowMachine(t, res) {
 					t.Errorf("%s: %s %s", res.Name, res.Status, res.Detail)
 				}
 			}
@@ -417,8 +430,10 @@ func TestChainPipelined(t *testing.T) {
 func TestCheckEmptyChain(t *testing.T) {
 	addr := startNode(t, nil)
 	r, out := runCheck(t, checkConfig(addr))
-	if !r.Passed || len(lines(out, "WARN")) > 0 {
-		t.Fatalf("an empty node did not pass")
+	for _, res := range r.Results {
+		if res.Status != client.Pass && !slowMachine(t, res) {
+			t.Errorf("%s: %s %s", res.Name, res.Status, res.Detail)
+		}
 	}
 	if !strings.Contains(out, "PASS  stats           height 0: the peer has no chain yet") || !strings.Contains(out, "PASS  past-top        GET_BLOCK 0 gives the six-null reply") {
 		t.Errorf("empty chain lines missing")
