@@ -3,9 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -437,5 +440,56 @@ func TestCheckEmptyChain(t *testing.T) {
 	}
 	if !strings.Contains(out, "PASS  stats           height 0: the peer has no chain yet") || !strings.Contains(out, "PASS  past-top        GET_BLOCK 0 gives the six-null reply") {
 		t.Errorf("empty chain lines missing")
+	}
+}
+
+// TestCheckRealBlocks: a peer serving the first two real blocks of the
+// Fall 2024 chain (../../shared/vectors.json) passes at the course's
+// difficulty 8, and get marks the real block 1 valid.
+func TestCheckRealBlocks(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "vectors.json"))
+	if err != nil {
+		t.Fatalf("read test vectors: %v", err)
+	}
+	var v struct {
+		Blocks []struct {
+			Chain string `json:"chain"`
+			chain.Block
+		} `json:"blocks"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	var blocks []*chain.Block
+	for _, b := range v.Blocks {
+		if b.Chain == "fall2024-main" && b.Height == len(blocks) {
+			blocks = append(blocks, &b.Block)
+		}
+	}
+	if len(blocks) != 2 {
+		t.Fatalf("%d consecutive fall2024-main blocks from genesis in the vectors, want 2", len(blocks))
+	}
+	p := startBroken(t, correct, blocks)
+	cfg := checkConfig(p.addr())
+	cfg.Difficulty = 8
+	r, _ := runCheck(t, cfg)
+	for _, res := range r.Results {
+		if res.Status != client.Pass && !slowMachine(t, res) {
+			t.Errorf("%s: %s %s", res.Name, res.Status, res.Detail)
+		}
+	}
+	c, err := client.Dial(cfg.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out bytes.Buffer
+	if err := c.Do([]string{"get", "1"}, &out, client.Options{}); err != nil {
+		t.Fatalf("get 1: %v\n%s", err, out.String())
+	}
+	for _, w := range []string{`messages   "test"`, "hash       5c25ae99..00000000", "computed   5c25ae99..00000000 (on top of block 0, 75977fa0..00000000)", "valid      yes, at difficulty 8"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("get 1 output lacks %q:\n%s", w, out.String())
+		}
 	}
 }
