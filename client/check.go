@@ -107,7 +107,7 @@ type checker struct {
 	height      int                  // number of blocks the peer really holds (-1: unknown)
 	blocks      map[int]*chain.Block // blocks received, by height
 	rtts        []time.Duration      // latency of every answered request
-	gossipSock  *Socket              // our second address, advertised by GOSSIP
+	gossipSock  *socket              // our second address, advertised by GOSSIP
 }
 
 func (k *checker) add(name, status, evidence, format string, args ...any) {
@@ -142,7 +142,7 @@ func (k *checker) run() {
 }
 
 // exchange is Client.exchange, keeping the latency.
-func (k *checker) exchange(s *Socket, m protocol.Message, typ string, ok func(protocol.Message) bool) (reply, error) {
+func (k *checker) exchange(s *socket, m protocol.Message, typ string, ok func(protocol.Message) bool) (reply, error) {
 	r, err := k.c.exchange(s, m, typ, ok)
 	if err == nil {
 		k.rtts = append(k.rtts, r.Latency)
@@ -196,10 +196,10 @@ func (k *checker) ev(r reply, err error) string {
 	if r.Sent == nil {
 		return ""
 	}
-	if err != nil || r.Packet.Data == nil {
+	if err != nil || r.packet.Data == nil {
 		return fmt.Sprintf("sent %s; got nothing in %v", k.show(r.Sent), k.c.cfg.Timeout)
 	}
-	return fmt.Sprintf("sent %s; got %s in %s", k.show(r.Sent), k.show(r.Packet.Data), fmtDur(r.Latency))
+	return fmt.Sprintf("sent %s; got %s in %s", k.show(r.Sent), k.show(r.packet.Data), fmtDur(r.Latency))
 }
 
 func (k *checker) checkStats() bool {
@@ -210,7 +210,7 @@ func (k *checker) checkStats() bool {
 		k.add(name, Fail, k.ev(r, err), "%v", err)
 		return false
 	}
-	root := gjson.ParseBytes(r.Packet.Data)
+	root := gjson.ParseBytes(r.packet.Data)
 	height, hash := root.Get("height"), root.Get("hash")
 	d := k.cfg.Difficulty
 	if height.Type != gjson.Number || !integerRE.MatchString(height.Raw) {
@@ -396,10 +396,10 @@ func (k *checker) checkPastTop() {
 		}
 		// Any GET_BLOCK_REPLY-typed datagram counts, even one Parse would
 		// call nothing ("None") or malformed: that is what is checked.
-		p, ok := k.c.await(from, start.Add(k.c.cfg.Timeout), func(p Packet) bool {
+		p, ok := k.c.await(from, start.Add(k.c.cfg.Timeout), func(p packet) bool {
 			return k.c.fromTarget(p) && gjson.GetBytes(p.Data, "type").Str == protocol.TypeGetBlockReply
 		})
-		r := reply{Sent: sent, Packet: p, Latency: p.At.Sub(start)}
+		r := reply{Sent: sent, packet: p, Latency: p.At.Sub(start)}
 		if !ok {
 			k.add(name, Fail, k.ev(r, k.c.noReply()), "no reply to GET_BLOCK %d (past the top): the spec's answer is six nulls, not silence", h)
 			return
@@ -450,7 +450,7 @@ func (k *checker) checkReplyToSource() {
 		m   protocol.Message
 		typ string
 	}{{protocol.Stats{}, protocol.TypeStatsReply}, {protocol.GetBlock{Height: 0}, protocol.TypeGetBlockReply}} {
-		s, err := k.c.NewSocket()
+		s, err := k.c.newSocket()
 		if err != nil {
 			k.add(name, Fail, "", "%v", err)
 			return
@@ -461,9 +461,9 @@ func (k *checker) checkReplyToSource() {
 			k.add(name, Fail, ev, "%s from a fresh port: no reply at all", q.m.Type())
 			return
 		}
-		if r.Packet.Sock != s {
-			k.add(name, Fail, ev+fmt.Sprintf(", at our port %d", r.Packet.Sock.Addr().Port()),
-				"%s sent from our fresh port %d was answered at our port %d: reply to the datagram's source address", q.m.Type(), s.Addr().Port(), r.Packet.Sock.Addr().Port())
+		if r.packet.Sock != s {
+			k.add(name, Fail, ev+fmt.Sprintf(", at our port %d", r.packet.Sock.Addr().Port()),
+				"%s sent from our fresh port %d was answered at our port %d: reply to the datagram's source address", q.m.Type(), s.Addr().Port(), r.packet.Sock.Addr().Port())
 			return
 		}
 		evs = append(evs, fmt.Sprintf("%s from port %d answered there in %s", q.m.Type(), s.Addr().Port(), fmtDur(r.Latency)))
@@ -475,7 +475,7 @@ func (k *checker) checkReplyToSource() {
 // from the main one: the GOSSIP_REPLY must go to the advertised address.
 func (k *checker) checkGossipReply() {
 	const name = "gossip-reply"
-	g, err := k.c.NewSocket()
+	g, err := k.c.newSocket()
 	if err != nil {
 		k.add(name, Fail, "", "%v", err)
 		return
@@ -487,9 +487,9 @@ func (k *checker) checkGossipReply() {
 		k.add(name, Fail, k.ev(r, err), "no GOSSIP_REPLY at %s (advertised) nor anywhere else", g.Addr())
 		return
 	}
-	ev := k.ev(r, nil) + fmt.Sprintf(", at port %d", r.Packet.Sock.Addr().Port())
-	if r.Packet.Sock != g {
-		k.add(name, Fail, ev, "GOSSIP_REPLY went to the GOSSIP's UDP source (port %d), not to the advertised %s", r.Packet.Sock.Addr().Port(), g.Addr())
+	ev := k.ev(r, nil) + fmt.Sprintf(", at port %d", r.packet.Sock.Addr().Port())
+	if r.packet.Sock != g {
+		k.add(name, Fail, ev, "GOSSIP_REPLY went to the GOSSIP's UDP source (port %d), not to the advertised %s", r.packet.Sock.Addr().Port(), g.Addr())
 		return
 	}
 	gr := r.Msg.(protocol.GossipReply)
@@ -516,7 +516,7 @@ func (k *checker) checkGossipForward() {
 	if k.gossipSock == nil {
 		return
 	}
-	origin, err := k.c.NewSocket()
+	origin, err := k.c.newSocket()
 	if err != nil {
 		k.add(name, Fail, "", "%v", err)
 		return
@@ -525,7 +525,7 @@ func (k *checker) checkGossipForward() {
 	msg := protocol.Gossip{Host: origin.Addr().Addr().String(), Port: int(origin.Addr().Port()), ID: id, Name: k.cfg.Name + "-origin"}
 	from := k.c.mark()
 	peer := k.peerSources()
-	isOurs := func(p Packet) bool {
+	isOurs := func(p packet) bool {
 		return peer[p.From] && gjson.GetBytes(p.Data, "type").Str == protocol.TypeGossip && gjson.GetBytes(p.Data, "id").Str == id
 	}
 	start := time.Now()
@@ -533,15 +533,15 @@ func (k *checker) checkGossipForward() {
 		k.add(name, Fail, "", "%v", err)
 		return
 	}
-	first, forwarded := k.c.await(from, start.Add(k.c.cfg.Timeout), func(p Packet) bool { return isOurs(p) && p.Sock == k.gossipSock })
+	first, forwarded := k.c.await(from, start.Add(k.c.cfg.Timeout), func(p packet) bool { return isOurs(p) && p.Sock == k.gossipSock })
 	for range gossipRepeats - 1 {
 		if _, err := k.c.send(k.c.main, msg); err != nil {
 			k.add(name, Fail, "", "%v", err)
 			return
 		}
 	}
-	k.c.await(len(k.c.received), time.Now().Add(k.c.cfg.Timeout), func(Packet) bool { return false })
-	perSock := map[*Socket]int{}
+	k.c.await(len(k.c.received), time.Now().Add(k.c.cfg.Timeout), func(packet) bool { return false })
+	perSock := map[*socket]int{}
 	for _, p := range k.c.received[from:] {
 		if isOurs(p) {
 			perSock[p.Sock]++
@@ -612,7 +612,7 @@ func (k *checker) peerSources() map[netip.AddrPort]bool {
 	return out
 }
 
-func isReply(p Packet) bool {
+func isReply(p packet) bool {
 	t := gjson.GetBytes(p.Data, "type").Str
 	return t == protocol.TypeStatsReply || t == protocol.TypeGetBlockReply
 }

@@ -25,22 +25,22 @@ type Config struct {
 	Name       string        // our name in GOSSIP (default "blockpeer-client")
 }
 
-// Packet is one datagram received on one of the client's sockets.
-type Packet struct {
-	Sock *Socket
+// packet is one datagram received on one of the client's sockets.
+type packet struct {
+	Sock *socket
 	From netip.AddrPort
 	Data []byte
 	At   time.Time
 }
 
-// Socket is one UDP socket of the client. It sends only to the target.
-type Socket struct {
+// socket is one UDP socket of the client. It sends only to the target.
+type socket struct {
 	conn *net.UDPConn
 	addr netip.AddrPort
 }
 
 // Addr returns the socket's local address (what we advertise for it).
-func (s *Socket) Addr() netip.AddrPort { return s.addr }
+func (s *socket) Addr() netip.AddrPort { return s.addr }
 
 // Client is a connection-less conversation with one peer. It is not safe
 // for concurrent use: one goroutine sends and waits; one reader goroutine
@@ -49,15 +49,15 @@ type Client struct {
 	cfg    Config
 	target netip.AddrPort
 	local  netip.Addr // our address toward the target
-	main   *Socket
-	socks  []*Socket
-	inbox  chan Packet
+	main   *socket
+	socks  []*socket
+	inbox  chan packet
 	closed chan struct{}
 
 	// received is every datagram pulled from the inbox, in order of
 	// arrival; waits scan it from a mark so nothing that arrives while we
 	// wait for something else is lost.
-	received []Packet
+	received []packet
 	sent     int // datagrams sent
 }
 
@@ -93,9 +93,9 @@ func Dial(cfg Config) (*Client, error) {
 	probe.Close()
 	c := &Client{
 		cfg: cfg, target: target, local: local,
-		inbox: make(chan Packet, 4096), closed: make(chan struct{}),
+		inbox: make(chan packet, 4096), closed: make(chan struct{}),
 	}
-	if c.main, err = c.NewSocket(); err != nil {
+	if c.main, err = c.newSocket(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -114,22 +114,22 @@ func resolve(hostPort string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), nil
 }
 
-// NewSocket binds another socket on our address toward the target, on a
+// newSocket binds another socket on our address toward the target, on a
 // fresh ephemeral port, and starts reading it.
-func (c *Client) NewSocket() (*Socket, error) {
+func (c *Client) newSocket() (*socket, error) {
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.local, 0)))
 	if err != nil {
 		return nil, fmt.Errorf("bind a UDP socket on %s: %w", c.local, err)
 	}
 	_ = conn.SetReadBuffer(4 << 20) // bursts of blocks in a pipelined fetch
-	s := &Socket{conn: conn, addr: conn.LocalAddr().(*net.UDPAddr).AddrPort()}
+	s := &socket{conn: conn, addr: conn.LocalAddr().(*net.UDPAddr).AddrPort()}
 	s.addr = netip.AddrPortFrom(s.addr.Addr().Unmap(), s.addr.Port())
 	c.socks = append(c.socks, s)
 	go c.read(s)
 	return s, nil
 }
 
-func (c *Client) read(s *Socket) {
+func (c *Client) read(s *socket) {
 	buf := make([]byte, protocol.ReadBuffer+1)
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
@@ -139,7 +139,7 @@ func (c *Client) read(s *Socket) {
 			}
 			continue // e.g. ICMP port unreachable surfacing on Linux
 		}
-		p := Packet{Sock: s, From: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), Data: append([]byte(nil), buf[:n]...), At: time.Now()}
+		p := packet{Sock: s, From: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), Data: append([]byte(nil), buf[:n]...), At: time.Now()}
 		select {
 		case c.inbox <- p:
 		case <-c.closed:
@@ -163,20 +163,11 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-// Target returns the peer's address.
-func (c *Client) Target() netip.AddrPort { return c.target }
-
-// Main returns the socket requests are sent from.
-func (c *Client) Main() *Socket { return c.main }
-
-// Timeout returns the per-request timeout.
-func (c *Client) Timeout() time.Duration { return c.cfg.Timeout }
-
 // Sent returns how many datagrams the client has sent.
 func (c *Client) Sent() int { return c.sent }
 
 // send encodes m and sends it from s to the target.
-func (c *Client) send(s *Socket, m protocol.Message) ([]byte, error) {
+func (c *Client) send(s *socket, m protocol.Message) ([]byte, error) {
 	data, err := protocol.Encode(m)
 	if err != nil {
 		return nil, err
@@ -185,7 +176,7 @@ func (c *Client) send(s *Socket, m protocol.Message) ([]byte, error) {
 }
 
 // sendRaw sends data from s to the target, and only there.
-func (c *Client) sendRaw(s *Socket, data []byte) error {
+func (c *Client) sendRaw(s *socket, data []byte) error {
 	if _, err := s.conn.WriteToUDPAddrPort(data, c.target); err != nil {
 		return fmt.Errorf("send to %s: %w", c.cfg.Target, err)
 	}
@@ -208,12 +199,12 @@ func (c *Client) mark() int {
 
 // await returns the first packet from position from on that match accepts,
 // waiting until deadline.
-func (c *Client) await(from int, deadline time.Time, match func(Packet) bool) (Packet, bool) {
+func (c *Client) await(from int, deadline time.Time, match func(packet) bool) (packet, bool) {
 	for i := from; ; i++ {
 		for i >= len(c.received) {
 			wait := time.Until(deadline)
 			if wait <= 0 {
-				return Packet{}, false
+				return packet{}, false
 			}
 			t := time.NewTimer(wait)
 			select {
@@ -238,11 +229,11 @@ func (c *Client) forget() {
 // fromTarget reports whether p came from the target's host. Any port of
 // that host counts: some peers answer from a second socket (check reports
 // it, ask tolerates it).
-func (c *Client) fromTarget(p Packet) bool { return p.From.Addr() == c.target.Addr() }
+func (c *Client) fromTarget(p packet) bool { return p.From.Addr() == c.target.Addr() }
 
 // exchange sends m from s and waits for the first reply of type typ from
 // the target's host accepted by ok (nil: any), within the timeout.
-func (c *Client) exchange(s *Socket, m protocol.Message, typ string, ok func(protocol.Message) bool) (reply, error) {
+func (c *Client) exchange(s *socket, m protocol.Message, typ string, ok func(protocol.Message) bool) (reply, error) {
 	from := c.mark()
 	start := time.Now()
 	data, err := c.send(s, m)
@@ -255,7 +246,7 @@ func (c *Client) exchange(s *Socket, m protocol.Message, typ string, ok func(pro
 // reply is an answer to one request, with the evidence check prints.
 type reply struct {
 	Sent    []byte
-	Packet  Packet
+	packet  packet
 	Msg     protocol.Message
 	Latency time.Duration
 }
@@ -264,7 +255,7 @@ type reply struct {
 // start.
 func (c *Client) awaitReply(from int, start time.Time, sent []byte, typ string, ok func(protocol.Message) bool) (reply, error) {
 	var msg protocol.Message
-	p, found := c.await(from, start.Add(c.cfg.Timeout), func(p Packet) bool {
+	p, found := c.await(from, start.Add(c.cfg.Timeout), func(p packet) bool {
 		if !c.fromTarget(p) {
 			return false
 		}
@@ -278,5 +269,5 @@ func (c *Client) awaitReply(from int, start time.Time, sent []byte, typ string, 
 	if !found {
 		return reply{Sent: sent}, c.noReply()
 	}
-	return reply{Sent: sent, Packet: p, Msg: msg, Latency: p.At.Sub(start)}, nil
+	return reply{Sent: sent, packet: p, Msg: msg, Latency: p.At.Sub(start)}, nil
 }

@@ -127,25 +127,25 @@ func (c *Client) cmdStats(out io.Writer, opt Options) error {
 	s := r.Msg.(protocol.StatsReply)
 	if opt.JSON {
 		return writeJSON(out, map[string]any{
-			"peer": c.cfg.Target, "from": r.Packet.From.String(), "latency_ms": ms(r.Latency),
-			"height": s.Height, "hash": s.Hash, "has_chain": s.HasChain(), "reply": rawJSON(r.Packet.Data),
+			"peer": c.cfg.Target, "from": r.packet.From.String(), "latency_ms": ms(r.Latency),
+			"height": s.Height, "hash": s.Hash, "has_chain": s.HasChain(), "reply": rawJSON(r.packet.Data),
 		})
 	}
-	fmt.Fprintf(out, "%s answered in %s\n", r.Packet.From, fmtDur(r.Latency))
+	fmt.Fprintf(out, "%s answered in %s\n", r.packet.From, fmtDur(r.Latency))
 	tw := table(out)
 	if s.HasChain() {
 		fmt.Fprintf(tw, "  height\t%d blocks (top is block %d)\n", s.Height, s.Height-1)
 		fmt.Fprintf(tw, "  hash\t%s\n", opt.hash(s.Hash))
 	} else {
 		fmt.Fprintf(tw, "  height\t0: no chain\n")
-		fmt.Fprintf(tw, "  reply\t%s\n", strings.TrimSpace(string(r.Packet.Data)))
+		fmt.Fprintf(tw, "  reply\t%s\n", strings.TrimSpace(string(r.packet.Data)))
 	}
 	return tw.Flush()
 }
 
 // getBlock asks for block h and waits for its reply: the block, or nil
 // for "no such block".
-func (c *Client) getBlock(s *Socket, h int) (reply, protocol.GetBlockReply, error) {
+func (c *Client) getBlock(s *socket, h int) (reply, protocol.GetBlockReply, error) {
 	r, err := c.exchange(s, protocol.GetBlock{Height: h}, protocol.TypeGetBlockReply, func(m protocol.Message) bool {
 		g := m.(protocol.GetBlockReply)
 		return g.Height == h || g.Height == -1
@@ -164,13 +164,13 @@ func (c *Client) cmdGet(out io.Writer, opt Options, h int) error {
 	b := g.Block
 	if b == nil {
 		if opt.JSON {
-			return writeJSON(out, map[string]any{"peer": c.cfg.Target, "latency_ms": ms(r.Latency), "height": h, "block": nil, "reply": rawJSON(r.Packet.Data)})
+			return writeJSON(out, map[string]any{"peer": c.cfg.Target, "latency_ms": ms(r.Latency), "height": h, "block": nil, "reply": rawJSON(r.packet.Data)})
 		}
 		why := "no such block"
 		if g.Problem != nil {
 			why = "not a block: " + g.Problem.Error()
 		}
-		fmt.Fprintf(out, "%s answered in %s: %s\n  reply  %s\n", r.Packet.From, fmtDur(r.Latency), why, strings.TrimSpace(string(r.Packet.Data)))
+		fmt.Fprintf(out, "%s answered in %s: %s\n  reply  %s\n", r.packet.From, fmtDur(r.Latency), why, strings.TrimSpace(string(r.packet.Data)))
 		return nil
 	}
 	// The hash rule needs the previous block's hash.
@@ -202,7 +202,7 @@ func (c *Client) cmdGet(out io.Writer, opt Options, h int) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(out, "block %d from %s (%s)\n", h, r.Packet.From, fmtDur(r.Latency))
+		fmt.Fprintf(out, "block %d from %s (%s)\n", h, r.packet.From, fmtDur(r.Latency))
 		tw := table(out)
 		fmt.Fprintf(tw, "  height\t%d\n", b.Height)
 		fmt.Fprintf(tw, "  minedBy\t%q\n", b.MinedBy)
@@ -323,10 +323,10 @@ func (c *Client) cmdGossip(out io.Writer, opt Options) error {
 	}
 	gr := r.Msg.(protocol.GossipReply)
 	if opt.JSON {
-		return writeJSON(out, map[string]any{"peer": c.cfg.Target, "from": r.Packet.From.String(), "latency_ms": ms(r.Latency),
+		return writeJSON(out, map[string]any{"peer": c.cfg.Target, "from": r.packet.From.String(), "latency_ms": ms(r.Latency),
 			"host": gr.Host, "port": gr.Port, "name": gr.Name, "sent": rawJSON(r.Sent)})
 	}
-	fmt.Fprintf(out, "GOSSIP_REPLY from %s in %s\n", r.Packet.From, fmtDur(r.Latency))
+	fmt.Fprintf(out, "GOSSIP_REPLY from %s in %s\n", r.packet.From, fmtDur(r.Latency))
 	tw := table(out)
 	fmt.Fprintf(tw, "  name\t%q\n", gr.Name)
 	fmt.Fprintf(tw, "  host:port\t%s:%d\n", gr.Host, gr.Port)
@@ -359,7 +359,7 @@ func (c *Client) cmdRaw(out io.Writer, opt Options, text string) error {
 		fmt.Fprintf(out, "sent %d bytes to %s; replies within %v:\n", len(text), c.cfg.Target, c.cfg.Timeout)
 	}
 	for {
-		p, ok := c.await(from, deadline, func(Packet) bool { return true })
+		p, ok := c.await(from, deadline, func(packet) bool { return true })
 		if !ok {
 			break
 		}

@@ -80,7 +80,7 @@ func (c *Client) fetchRange(first, last int, progress func(got, total int, elaps
 				deadline = d
 			}
 		}
-		p, ok := c.await(pos, deadline, func(Packet) bool { return true })
+		p, ok := c.await(pos, deadline, func(packet) bool { return true })
 		if ok {
 			pos++
 			if c.fromTarget(p) {
