@@ -4,6 +4,7 @@
 //
 //	go run . -port 8993 -name xyz      join the course network
 //	go run . lab                       a whole network on 127.0.0.1
+//	go run . check HOST:PORT           a conformance report for any peer
 package main
 
 import (
@@ -37,6 +38,8 @@ func main() {
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "lab" {
 		err = runLab(ctx, os.Args[2:], os.Stdout)
+	} else if len(os.Args) > 1 && (os.Args[1] == "ask" || os.Args[1] == "shell" || os.Args[1] == "check") {
+		os.Exit(runTool(os.Args[1], os.Args[2:])) // client tools: see tools.go
 	} else {
 		err = runNode(ctx, os.Args[1:], os.Stdout)
 	}
@@ -72,7 +75,7 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	fs := flag.NewFlagSet("blockpeer", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n       blockpeer ask|shell|check HOST:PORT ...   poke at one peer, check its conformance (blockpeer check -h)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.IntVar(&f.port, "port", defaultPort, "UDP port to listen on")
