@@ -62,12 +62,13 @@ func openNodeChain(path string, difficulty int, log zerolog.Logger) (*chain.Chai
 		log.Info().Msg("no stored chain yet")
 		return ch, nil
 	}
-	log.Info().Int("height", ch.Height()).Str("tip", shortHash(ch.TipHash())).Dur("took", took.Round(time.Millisecond)).
-		Float64("blocks_per_s", float64(int64(float64(report.Valid)/max(took.Seconds(), 1e-6)))).Msg("stored chain loaded and verified")
 	if report.OK() {
+		log.Info().Int("height", ch.Height()).Str("tip", shortHash(ch.TipHash())).Dur("took", took.Round(time.Millisecond)).
+			Float64("blocks_per_s", float64(int64(float64(report.Valid)/max(took.Seconds(), 1e-6)))).Msg("stored chain loaded and verified")
 		return ch, nil
 	}
-	ev := log.Warn().Int("first_bad_height", report.Valid).AnErr("why", report.Err).Int("stored", report.Blocks).Int("kept", report.Valid)
+	ev := log.Warn().Int("first_bad_height", report.Valid).AnErr("why", report.Err).Int("stored", report.Blocks).
+		Int("kept", report.Valid).Dur("took", took.Round(time.Millisecond))
 	if len(report.Tail) == 0 {
 		ev.Msg("stored chain is damaged: serving the valid prefix; the damaged records are deleted")
 		return ch, dropTail(ch)

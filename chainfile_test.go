@@ -22,7 +22,7 @@ import (
 )
 
 // buildBinary builds the command into a temporary directory.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -606,5 +606,116 @@ func TestExportPicksStore(t *testing.T) {
 	}
 	if err := runExport([]string{"stray"}, io.Discard, &errOut); err == nil {
 		t.Errorf("export stray: no error")
+	}
+}
+
+// BenchmarkRestartVersusFreshSync measures, with the real binary, the time
+// from a node's start to holding a 10,000-block chain served by another
+// blockpeer started with -chain: "fresh" starts on an empty -data
+// directory, "restart" on a store holding all but the last 100 blocks (a
+// node that was down while 100 blocks were mined). Both include the course
+// timings' 1 s join delay before the first consensus; s/synced is the
+// whole time, load_s the loading and verification of the store, fetch_s
+// the sync itself.
+//
+//	go test -run x -bench RestartVersusFreshSync -benchtime 5x .
+func BenchmarkRestartVersusFreshSync(b *testing.B) {
+	const (
+		difficulty = 2
+		length     = 10_000
+		missed     = 100
+	)
+	bin := buildBinary(b)
+	dir := b.TempDir()
+	blocks := chain.Extend(nil, length, difficulty, "bench", 1_700_000_000)
+	file := filepath.Join(dir, "chain.json")
+	if err := writeChainFile(file, blocks); err != nil {
+		b.Fatal(err)
+	}
+	ports := freeUDPPorts(b, 2)
+	srcAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	src := exec.Command(bin, "-name", "source", "-host", "127.0.0.1", "-port", fmt.Sprint(ports[0]), "-peers", "127.0.0.1:1",
+		"-data", "", "-chain", file, "-difficulty", fmt.Sprint(difficulty), "-log-format", "json", "-log-level", "warn")
+	if err := src.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { src.Process.Kill(); src.Wait() }()
+
+	// The restart's store: all but the last blocks, copied for each run.
+	partial := filepath.Join(dir, "partial.db")
+	s, err := chain.OpenBoltStore(partial)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Replace(0, blocks[:length-missed]); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	stored, err := os.ReadFile(partial)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	for _, restart := range []bool{false, true} {
+		name := map[bool]string{false: "fresh", true: "restart"}[restart]
+		b.Run(name, func(b *testing.B) {
+			var total, load, fetch float64
+			for b.Loop() {
+				b.StopTimer()
+				data := b.TempDir()
+				if restart {
+					path := filepath.Join(data, storeName([]string{srcAddr}, uint16(ports[1]), difficulty))
+					if err := os.WriteFile(path, stored, 0o600); err != nil {
+						b.Fatal(err)
+					}
+				}
+				out := &syncBuffer{}
+				cmd := exec.Command(bin, "-name", "bench", "-host", "127.0.0.1", "-port", fmt.Sprint(ports[1]), "-peers", srcAddr,
+					"-data", data, "-difficulty", fmt.Sprint(difficulty), "-log-format", "json")
+				cmd.Stdout, cmd.Stderr = out, out
+				b.StartTimer()
+				start := time.Now()
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				var adopted, loaded logLine
+				deadline := start.Add(60 * time.Second)
+				for adopted == nil {
+					if time.Now().After(deadline) {
+						cmd.Process.Kill()
+						cmd.Wait()
+						b.Fatalf("%s: not synced within 60 s:\n%s", name, tail(out.String(), 20))
+					}
+					time.Sleep(2 * time.Millisecond)
+					var lines []logLine
+					for s := range strings.Lines(out.String()) {
+						var l logLine
+						if strings.HasSuffix(s, "\n") && json.Unmarshal([]byte(s), &l) == nil {
+							lines = append(lines, l)
+						}
+					}
+					adopted, _ = firstLine(lines, "chain valid: adopted")
+					loaded, _ = firstLine(lines, "stored chain loaded and verified")
+				}
+				took := time.Since(start)
+				b.StopTimer()
+				cmd.Process.Signal(syscall.SIGTERM)
+				cmd.Wait()
+				if adopted.int("height") != length || (restart && adopted.int("fetched") != missed) {
+					b.Fatalf("%s: adopted %v, want height %d", name, adopted, length)
+				}
+				total += took.Seconds()
+				fetch += adopted["took"].(float64)
+				if loaded != nil {
+					load += loaded["took"].(float64)
+				}
+				b.StartTimer()
+			}
+			n := float64(b.N)
+			b.ReportMetric(total/n, "s/synced")
+			b.ReportMetric(load/n, "load_s")
+			b.ReportMetric(fetch/n, "fetch_s")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }

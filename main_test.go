@@ -97,7 +97,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // freeUDPPorts returns n distinct UDP ports free on 127.0.0.1 a moment ago.
-func freeUDPPorts(t *testing.T, n int) []int {
+func freeUDPPorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var conns []net.PacketConn
