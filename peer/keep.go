@@ -12,8 +12,9 @@ const keepInterval = time.Second
 
 // keepVerified puts the blocks s has verified so far into our chain once
 // they make a chain strictly taller than ours (they are a valid chain from
-// our fork point, so that is an adoption like any other). With a store, a
-// node stopped or killed in the middle of a long sync keeps what it had
+// our fork point, so that is an adoption like any other). It runs every
+// keepInterval during a sync and when a sync fails. With a store, a node
+// stopped or killed in the middle of a long sync keeps what it had
 // verified, and its next sync fetches only the rest.
 func (n *Node) keepVerified(s *syncRun) {
 	from, blocks := s.Result()
@@ -31,9 +32,12 @@ func (n *Node) keepVerified(s *syncRun) {
 }
 
 // keptHeld returns how many of the sync's leading verified blocks our chain
-// holds: s.kept, unless our chain moved off them since.
+// holds: s.kept, unless our chain moved off them since, or the sync rolled
+// back blocks of a backer found lying (the blocks we kept are valid all the
+// same: they stay until a taller chain replaces them).
 func (s *syncRun) keptHeld(c *chain.Chain) int {
 	from, blocks := s.Result()
+	s.kept = min(s.kept, len(blocks))
 	if s.kept > 0 && c.HashAt(from+s.kept-1) != blocks[s.kept-1].Hash {
 		s.kept = 0
 	}

@@ -177,6 +177,7 @@ func (n *Node) pumpSync(now time.Time) {
 		n.round = nil
 	case consensus.Failed:
 		n.sync = nil
+		n.keepVerified(s) // what was verified is a valid chain all the same
 		if s.MarkBad() {
 			n.bad.Mark(s.Target())
 			n.log.Warn().Int("height", s.Target().Height).Str("hash", short(s.Target().Hash)).Err(s.Err()).
