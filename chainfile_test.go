@@ -117,10 +117,17 @@ type sourcePeer struct {
 	conn    *net.UDPConn
 	blocks  []*chain.Block
 	replies [][]byte
-	perMs   int // GET_BLOCK replies per millisecond at most
 
 	mu        sync.Mutex
+	perMs     int   // GET_BLOCK replies per millisecond at most
 	requested []int // heights asked for since the last reset
+}
+
+// setRate sets how many GET_BLOCK replies per millisecond it sends at most.
+func (s *sourcePeer) setRate(perMs int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perMs = perMs
 }
 
 func startSourcePeer(t *testing.T, blocks []*chain.Block, perMs int) *sourcePeer {
@@ -180,7 +187,10 @@ func (s *sourcePeer) serve(done chan struct{}) {
 				continue
 			}
 			s.conn.WriteToUDP(s.replies[m.Height], from)
-			if served++; served%s.perMs == 0 {
+			s.mu.Lock()
+			perMs := s.perMs
+			s.mu.Unlock()
+			if served++; served%perMs == 0 {
 				time.Sleep(time.Millisecond)
 			}
 		}
@@ -311,7 +321,10 @@ func TestKillDuringSync(t *testing.T) {
 		t.Fatalf("no block was ever kept across the kills")
 	}
 
-	// The last run completes the sync from where the store is.
+	// The last run completes the sync from where the store is, served at
+	// full speed.
+	src.drain(t)
+	src.setRate(1000)
 	p := startProcess(t, bin, args...)
 	adopted := p.waitLine(t, 60*time.Second, "chain valid: adopted")
 	if adopted.int("height") != length {
