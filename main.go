@@ -84,7 +84,9 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	fs := flag.NewFlagSet("blockpeer", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n"+
+			"       blockpeer export [flags]       write a stored chain as a chain file to stdout (blockpeer export -h)\n"+
+			"       blockpeer verify FILE          check a chain file (blockpeer verify -h)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.IntVar(&f.port, "port", defaultPort, "UDP port to listen on")
