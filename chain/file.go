@@ -166,9 +166,6 @@ func ForkPoint(a, b []*Block) int {
 	return n
 }
 
-// Blocks returns the chain's blocks, genesis first. They must not be
-// modified.
-func (c *Chain) Blocks() []*Block { return c.blocks[:len(c.blocks):len(c.blocks)] }
 
 // Import makes blocks, a whole chain from genesis (as read from a chain
 // file), our chain: it verifies them as a whole, then adopts the part above
