@@ -166,7 +166,6 @@ func ForkPoint(a, b []*Block) int {
 	return n
 }
 
-
 // Import makes blocks, a whole chain from genesis (as read from a chain
 // file), our chain: it verifies them as a whole, then adopts the part above
 // the point where they part from ours, in one store transaction. Like any
