@@ -58,7 +58,7 @@ func openNodeChain(path string, difficulty int, log zerolog.Logger) (*chain.Chai
 		return nil, err
 	}
 	took := time.Since(start)
-	if report.Blocks == 0 {
+	if report.Blocks == 0 && report.OK() {
 		log.Info().Msg("no stored chain yet")
 		return ch, nil
 	}
@@ -97,6 +97,9 @@ func importChainFile(ch *chain.Chain, path string, log zerolog.Logger) error {
 	blocks, err := chain.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("-chain: %w", err)
+	}
+	if len(blocks) == 0 {
+		return fmt.Errorf("-chain %s holds no blocks", path)
 	}
 	held := ch.Height()
 	from, err := ch.Import(blocks)

@@ -734,3 +734,48 @@ func BenchmarkRestartVersusFreshSync(b *testing.B) {
 		})
 	}
 }
+
+// TestStoreOnStartDamaged: a store whose first record is missing (a gap
+// at 0) is reported as damaged, not as empty, and is cleared; an empty
+// chain file is refused.
+func TestStoreOnStartDamaged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chain.db")
+	blocks := chain.Extend(nil, 4, 2, "d", 1)
+	s, err := chain.OpenBoltStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(1, blocks[1:]); err != nil { // heights 1..3, no 0
+		t.Fatal(err)
+	}
+	s.Close()
+	var logs bytes.Buffer
+	log, err := newLogger(&logs, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := openNodeChain(path, 2, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn, ok := firstLine(jsonLines(t, logs.String()), "stored chain is damaged: serving the valid prefix; the damaged records are deleted")
+	if !ok || warn.int("first_bad_height") != 0 || !strings.Contains(fmt.Sprint(warn["why"]), "no block at height 0") {
+		t.Errorf("damaged store: logs %s", logs.String())
+	}
+	if ch.Height() != 0 {
+		t.Errorf("damaged store: height %d", ch.Height())
+	}
+	ch.Close()
+	if got, v := storedChain(t, path, 2); len(got) != 0 || !v.OK() {
+		t.Errorf("damaged store after the start: %d blocks, %v; want it cleared", len(got), v.Err)
+	}
+
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	if err := writeChainFile(empty, nil); err != nil {
+		t.Fatal(err)
+	}
+	mem, _ := chain.New(2, nil)
+	if err := importChainFile(mem, empty, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "holds no blocks") {
+		t.Errorf("-chain with an empty file: %v", err)
+	}
+}
