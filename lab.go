@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"blockpeer/chain"
 	"blockpeer/lab"
 	"blockpeer/peer"
 	"blockpeer/status"
@@ -31,6 +32,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	httpAddr := fs.String("http", "127.0.0.1:8080", `status page address ("" for none)`)
 	threads := fs.Int("mine-threads", 0, "the seed's mining threads (default: all cores)")
 	interval := fs.Duration("block-interval", 3*time.Second, "least time between two of the seed's blocks: it rests in between, so the demo moves at a readable pace (0: mine flat out)")
+	chainFile := fs.String("chain", "", "the seed starts from the chain in this chain file (as written by 'blockpeer export'), verified first at -difficulty")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "log format: console or json (default: console when stdout is a terminal)")
 	if err := fs.Parse(args); err != nil {
@@ -49,9 +51,15 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var seedChain []*chain.Block
+	if *chainFile != "" {
+		if seedChain, err = chain.ReadFile(*chainFile); err != nil {
+			return fmt.Errorf("lab -chain: %w", err)
+		}
+	}
 	l, err := lab.New(lab.Config{
 		Nodes: *nodes, BasePort: *basePort, Difficulty: *difficulty, MineThreads: *threads, BlockInterval: *interval,
-		Prefix: "lab-", Log: log,
+		Prefix: "lab-", Log: log, SeedChain: seedChain,
 	})
 	if err != nil {
 		return err

@@ -28,25 +28,36 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"blockpeer/chain"
 	"blockpeer/peer"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var cmd string
+	if len(os.Args) > 1 {
+		cmd = os.Args[1]
+	}
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "lab" {
+	switch cmd {
+	case "lab":
 		err = runLab(ctx, os.Args[2:], os.Stdout)
-	} else if len(os.Args) > 1 && (os.Args[1] == "ask" || os.Args[1] == "shell" || os.Args[1] == "check") {
-		os.Exit(runTool(os.Args[1], os.Args[2:])) // client tools: see tools.go
-	} else {
+	case "ask", "shell", "check":
+		os.Exit(runTool(cmd, os.Args[2:])) // client tools: see tools.go
+	case "export":
+		err = runExport(os.Args[2:], os.Stdout, os.Stderr)
+	case "verify":
+		err = runVerify(os.Args[2:], os.Stdin, os.Stdout)
+	default:
 		err = runNode(ctx, os.Args[1:], os.Stdout)
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	var status exitStatus
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
-	}
-	if err != nil {
+	case errors.As(err, &status):
+		os.Exit(int(status)) // the command has said why
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "blockpeer:", err)
 		os.Exit(2)
 	}
@@ -68,6 +79,7 @@ type nodeFlags struct {
 	newChain    bool
 	httpAddr    string
 	consensus   time.Duration
+	chainFile   string
 }
 
 func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
@@ -75,7 +87,10 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	fs := flag.NewFlagSet("blockpeer", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n       blockpeer ask|shell|check HOST:PORT ...   poke at one peer, check its conformance (blockpeer check -h)\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n"+
+			"       blockpeer export [flags]       write a stored chain as a chain file to stdout (blockpeer export -h)\n"+
+			"       blockpeer verify FILE          check a chain file (blockpeer verify -h)\n"+
+			"       blockpeer ask|shell|check HOST:PORT ...   poke at one peer, check its conformance (blockpeer check -h)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.IntVar(&f.port, "port", defaultPort, "UDP port to listen on")
@@ -91,6 +106,7 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	fs.BoolVar(&f.newChain, "new-chain", false, "with -mine and no chain yet, mine a fresh genesis block (start a new network)")
 	fs.StringVar(&f.httpAddr, "http", "", "serve the status page on this address, e.g. 127.0.0.1:8080")
 	fs.DurationVar(&f.consensus, "consensus-interval", consensusInterval, "how often to run a consensus")
+	fs.StringVar(&f.chainFile, "chain", "", "start from the chain in this chain file (as written by 'blockpeer export'), verified first; kept when taller than the stored chain")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -139,29 +155,25 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if f.port == 0 {
 		advertise = netip.AddrPortFrom(advertise.Addr(), tr.LocalAddr().Port())
 	}
-	var store chain.Store
 	if !f.dataSet && allLoopback(seeds) {
 		// A lab's chain is new every run: a stored one would only mask it.
 		f.data = ""
 		log.Info().Msg("all peers are on this machine (a lab): chain kept in memory; -data DIR to keep it")
 	}
+	storePath := ""
 	if f.data != "" {
-		path := filepath.Join(f.data, storeName(peerList, advertise.Port(), f.difficulty))
-		if err := os.MkdirAll(f.data, 0o755); err != nil {
-			return fmt.Errorf("chain directory: %w", err)
-		}
-		bs, err := chain.OpenBoltStore(path)
-		if err != nil {
-			return fmt.Errorf("%w (is another node using port %d?)", err, advertise.Port())
-		}
-		store = bs
-		log.Info().Str("path", path).Msg("chain database")
+		storePath = filepath.Join(f.data, storeName(peerList, advertise.Port(), f.difficulty))
 	}
-	ch, err := chain.New(f.difficulty, store)
+	ch, err := openNodeChain(storePath, f.difficulty, log)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
+	if f.chainFile != "" {
+		if err := importChainFile(ch, f.chainFile, log); err != nil {
+			return err
+		}
+	}
 	timings := courseTimings()
 	timings.ConsensusInterval = f.consensus
 	node, err := peer.New(peer.Config{

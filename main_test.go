@@ -97,7 +97,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // freeUDPPorts returns n distinct UDP ports free on 127.0.0.1 a moment ago.
-func freeUDPPorts(t *testing.T, n int) []int {
+func freeUDPPorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var conns []net.PacketConn
@@ -140,7 +140,7 @@ func TestFlags(t *testing.T) {
 	for flagName, want := range map[string]string{
 		"port": "(default 8993)", "name": "(required)", "host": "", "peers": "",
 		"difficulty": "(default 8)", "log-level": `(default "info")`, "log-format": "json",
-		"data": "", "mine": "", "mine-threads": "", "new-chain": "", "http": "", "consensus-interval": "(default 2m0s)",
+		"data": "", "mine": "", "mine-threads": "", "new-chain": "", "http": "", "consensus-interval": "(default 2m0s)", "chain": "verified first",
 	} {
 		help, ok := flagHelp(usage, flagName)
 		if !ok {

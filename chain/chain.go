@@ -29,33 +29,61 @@ type Chain struct {
 }
 
 // New returns an empty chain, or, with a store, the longest valid prefix of
-// the stored chain. Stored blocks past that prefix are left alone until the
-// chain grows over them (so opening a store at the wrong difficulty loses
-// nothing); they are never served.
+// the stored chain (see Open, which also says what it found).
 func New(difficulty int, store Store) (*Chain, error) {
+	c, _, err := Open(difficulty, store, nil)
+	return c, err
+}
+
+// LoadReport says what Open found in a store.
+type LoadReport struct {
+	Verification          // of the stored blocks, as a chain from genesis
+	Tail         []*Block // stored blocks from the first invalid one up: not part of the chain
+}
+
+// Open returns a chain on store holding the longest valid prefix of the
+// stored chain, verified as a whole (see Verify; progress may be nil).
+// Stored blocks past that prefix, returned in the report's Tail, are never
+// served; they stay in the store until DropStoredTail or until the chain
+// grows over them.
+func Open(difficulty int, store Store, progress func(verified, total int)) (*Chain, LoadReport, error) {
 	c := &Chain{difficulty: difficulty, store: store}
 	if store == nil {
-		return c, nil
+		return c, LoadReport{}, nil
 	}
 	stored, err := store.Load()
-	if err != nil {
-		return nil, fmt.Errorf("load chain: %w", err)
+	var damage error
+	if errors.Is(err, ErrDamaged) {
+		damage, err = err, nil // the blocks before the damage are usable
 	}
-	c.blocks = stored[:ValidPrefix(stored, difficulty)]
-	return c, nil
+	if err != nil {
+		return nil, LoadReport{}, fmt.Errorf("load chain: %w", err)
+	}
+	r := LoadReport{Verification: Verify(stored, difficulty, progress)}
+	if r.Err == nil && damage != nil {
+		r.Err = damage
+	}
+	c.blocks = stored[:r.Valid:r.Valid]
+	r.Tail = stored[r.Valid:]
+	return c, r, nil
+}
+
+// DropStoredTail deletes from the store every block above the chain's top
+// (the invalid tail Open reported), in one transaction.
+func (c *Chain) DropStoredTail() error {
+	if c.store == nil {
+		return nil
+	}
+	if err := c.store.Replace(len(c.blocks), nil); err != nil {
+		return fmt.Errorf("drop stored blocks from %d: %w", len(c.blocks), err)
+	}
+	return nil
 }
 
 // ValidPrefix returns how many leading blocks of blocks form a valid chain
 // from genesis.
 func ValidPrefix(blocks []*Block, difficulty int) int {
-	prev := ""
-	for i, b := range blocks {
-		if Validate(b, prev, i, difficulty) != nil {
-			return i
-		}
-		prev = b.Hash
-	}
-	return len(blocks)
+	return Verify(blocks, difficulty, nil).Valid
 }
 
 // Difficulty returns the number of trailing zeros every block's hash needs.

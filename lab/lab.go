@@ -30,8 +30,11 @@ type Config struct {
 	// (it rests in between); 0 mines flat out.
 	BlockInterval time.Duration
 	Prefix        string // node names: <prefix>seed, <prefix>1, ...
-	Timings       peer.Timings
-	Log           zerolog.Logger
+	// SeedChain, when not empty, is a whole chain from genesis (read from a
+	// chain file) the seed starts with, verified first; it mines on top.
+	SeedChain []*chain.Block
+	Timings   peer.Timings
+	Log       zerolog.Logger
 }
 
 // Timings are the lab's timings: faster gossip and consensus than the
@@ -93,6 +96,12 @@ func New(cfg Config) (*Lab, error) {
 			Difficulty: cfg.Difficulty,
 			Timings:    cfg.Timings,
 			Log:        cfg.Log,
+		}
+		if i == 0 && len(cfg.SeedChain) > 0 {
+			if _, err := ch.Import(cfg.SeedChain); err != nil {
+				l.close()
+				return nil, fmt.Errorf("lab: the seed's chain at difficulty %d: %w", cfg.Difficulty, err)
+			}
 		}
 		if i == 0 {
 			seedAddr = tr.LocalAddr()

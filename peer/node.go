@@ -90,6 +90,8 @@ type syncRun struct {
 	started      time.Time
 	nextProgress time.Time
 	requests     int
+	nextKeep     time.Time // when verified blocks are next put in our chain (see keepVerified)
+	kept         int       // leading verified blocks our chain holds
 }
 
 // New returns a node that talks through tr and keeps ch. Run starts it.

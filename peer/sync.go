@@ -113,7 +113,8 @@ func (n *Node) followNext(now time.Time) {
 		Msg("consensus: chose chain")
 	cfg := consensus.DefaultSyncConfig(n.cfg.Difficulty)
 	cfg.RequestTimeout = n.cfg.Timings.RequestTimeout
-	n.sync = &syncRun{Sync: consensus.NewSync(g, n.chain, cfg), started: now, nextProgress: now.Add(2 * time.Second)}
+	n.sync = &syncRun{Sync: consensus.NewSync(g, n.chain, cfg), started: now, nextProgress: now.Add(2 * time.Second),
+		nextKeep: now.Add(keepInterval)}
 	n.pumpSync(now)
 }
 
@@ -176,6 +177,7 @@ func (n *Node) pumpSync(now time.Time) {
 		n.round = nil
 	case consensus.Failed:
 		n.sync = nil
+		n.keepVerified(s) // what was verified is a valid chain all the same
 		if s.MarkBad() {
 			n.bad.Mark(s.Target())
 			n.log.Warn().Int("height", s.Target().Height).Str("hash", short(s.Target().Hash)).Err(s.Err()).
@@ -190,6 +192,10 @@ func (n *Node) pumpSync(now time.Time) {
 		n.log.Info().Err(s.Err()).Dur("retry_in", n.nextConsensus.Sub(now).Round(time.Second)).Msg("sync abandoned: backers stopped answering")
 		n.round = nil
 	default:
+		if !now.Before(s.nextKeep) {
+			s.nextKeep = now.Add(keepInterval)
+			n.keepVerified(s)
+		}
 		if !now.Before(s.nextProgress) {
 			s.nextProgress = now.Add(2 * time.Second)
 			done, total := s.Progress()
@@ -210,7 +216,11 @@ func (n *Node) adopt(s *syncRun, now time.Time) {
 	if len(blocks) == 0 {
 		return
 	}
-	err := n.chain.Adopt(from, blocks)
+	k := s.keptHeld(n.chain)
+	var err error
+	if k < len(blocks) {
+		err = n.chain.Adopt(from+k, blocks[k:])
+	}
 	switch {
 	case errors.Is(err, chain.ErrNotTaller):
 		n.log.Info().Err(err).Msg("sync: candidate no longer taller; kept ours")
