@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"blockpeer/chain"
@@ -27,6 +26,7 @@ type Node struct {
 	chain *chain.Chain
 	log   zerolog.Logger
 	rng   *rand.Rand
+	ids   *rand.Rand // a seeded node's gossip ids; nil: crypto-random
 
 	members *Members
 	seen    *SeenIDs
@@ -113,6 +113,7 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 		calls:   make(chan func()),
 		done:    make(chan struct{}),
 		bad:     consensus.NewBadSet(1024),
+		ids:     seededIDs(cfg),
 	}
 	return n, nil
 }
@@ -122,13 +123,7 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.done)
 	defer n.stopMining()
-	now := n.cfg.Now()
-	n.log.Info().Str("addr", n.cfg.Advertise.String()).Int("height", n.chain.Height()).
-		Int("seeds", len(n.cfg.Seeds)).Int("difficulty", n.cfg.Difficulty).Msg("joining")
-	n.gossipRound(now)
-	n.nextConsensus = now.Add(n.cfg.Timings.JoinDelay)
-	n.nextExpire = now.Add(time.Second)
-	n.restartMining()
+	n.start(n.cfg.Now())
 	ticker := time.NewTicker(n.cfg.Timings.Tick)
 	defer ticker.Stop()
 	packets := n.tr.Packets()
@@ -148,6 +143,18 @@ func (n *Node) Run(ctx context.Context) error {
 			f()
 		}
 	}
+}
+
+// start joins the network: the first GOSSIP, the timers, the miner. Run
+// calls it, then handle for each datagram and tick every Timings.Tick; the
+// simulator (Sim) drives the same three on virtual time.
+func (n *Node) start(now time.Time) {
+	n.log.Info().Str("addr", n.cfg.Advertise.String()).Int("height", n.chain.Height()).
+		Int("seeds", len(n.cfg.Seeds)).Int("difficulty", n.cfg.Difficulty).Msg("joining")
+	n.gossipRound(now)
+	n.nextConsensus = now.Add(n.cfg.Timings.JoinDelay)
+	n.nextExpire = now.Add(time.Second)
+	n.restartMining()
 }
 
 // do runs f on the event loop and waits for it.
@@ -309,7 +316,7 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 
 // newGossip returns a GOSSIP about us with a fresh id.
 func (n *Node) newGossip(now time.Time) protocol.Gossip {
-	id := uuid.NewString()
+	id := n.newGossipID()
 	n.ourIDs.Add(id, now)
 	return protocol.Gossip{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), ID: id, Name: n.cfg.Name}
 }
