@@ -35,6 +35,7 @@ type Node struct {
 	done    chan struct{}
 
 	nextGossip    time.Time
+	gossip        protocol.Gossip // our GOSSIP of the current round
 	nextConsensus time.Time
 	nextExpire    time.Time
 
@@ -301,8 +302,14 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 		return
 	}
 	if n.touch(origin, g.Name, now) {
-		// Some peers only learn of us from our GOSSIP: tell it at once.
-		n.send(origin, n.newGossip(now))
+		// Some peers only learn of us from our GOSSIP: tell it at once,
+		// with this round's id, which the network has mostly seen: a
+		// fresh id would flood the network once per peer that learns of
+		// a newcomer (N floods of 4N datagrams for one join).
+		if n.gossip.ID == "" { // not started: no round yet
+			n.gossip = n.newGossip(now)
+		}
+		n.send(origin, n.gossip)
 	}
 	n.send(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name})
 	if !n.seen.Add(g.ID, now) {
@@ -324,6 +331,7 @@ func (n *Node) newGossip(now time.Time) protocol.Gossip {
 // gossipRound sends a fresh GOSSIP to the seeds and up to 3 known peers.
 func (n *Node) gossipRound(now time.Time) {
 	g := n.newGossip(now)
+	n.gossip = g
 	targets := append([]netip.AddrPort(nil), n.cfg.Seeds...)
 	targets = append(targets, n.members.Random(n.rng, 3, n.cfg.Seeds...)...)
 	for _, to := range targets {

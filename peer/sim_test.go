@@ -402,3 +402,29 @@ func names(nodes []*peer.SimNode) []string {
 	return out
 }
 
+// TestSimJoinGossipCost: a node joining a settled network of 30 must cost
+// O(N) GOSSIP datagrams, not a flood of the whole network per peer that
+// learns of it (which greeting each new peer with a fresh gossip id did:
+// N floods of ~4N datagrams each).
+func TestSimJoinGossipCost(t *testing.T) {
+	forSeeds(t, func(t *testing.T, seed uint64) *peer.Sim {
+		sim := newSim(t, seed, calmNetwork)
+		bootstrap(t, sim, simNodes)
+		sim.RunFor(2 * time.Minute)
+		const window = 30 * time.Second // every node's gossip round falls once in each window
+		before := sim.Stats().ByType["GOSSIP"]
+		sim.RunFor(window)
+		quiet := sim.Stats().ByType["GOSSIP"] - before
+		before = sim.Stats().ByType["GOSSIP"]
+		if _, err := sim.AddNode("late", []netip.AddrPort{sim.Nodes()[0].Addr()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		sim.RunFor(window)
+		join := sim.Stats().ByType["GOSSIP"] - before
+		t.Logf("GOSSIP datagrams in %v: %d without a join, %d with one", window, quiet, join)
+		if join-quiet > 20*simNodes {
+			t.Errorf("a join cost %d GOSSIP datagrams over the %d of a quiet %v (more than %d)", join-quiet, quiet, window, 20*simNodes)
+		}
+		return sim
+	})
+}
