@@ -72,6 +72,7 @@ type Sim struct {
 	cut      map[simLink]bool
 	newest   map[simLink]uint64 // per link, the latest send delivered
 	trace    hash.Hash          // of every datagram delivered, with its time and link
+	hdr      []byte             // trace's buffer for a datagram's header
 	stats    SimStats
 }
 
@@ -389,11 +390,13 @@ func (s *Sim) deliver(e *simEvent) {
 	}
 	s.newest[dir] = max(s.newest[dir], e.sent)
 	s.stats.Delivered++
-	var hdr [8]byte
-	binary.BigEndian.PutUint64(hdr[:], uint64(s.now.Sub(s.start)))
-	s.trace.Write(hdr[:])
-	fmt.Fprintf(s.trace, "%s>%s %d:", e.from, e.to, len(e.data))
+	hdr := binary.BigEndian.AppendUint64(s.hdr[:0], uint64(s.now.Sub(s.start)))
+	hdr, _ = e.from.AppendBinary(hdr)
+	hdr, _ = e.to.AppendBinary(hdr)
+	hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(e.data)))
+	s.trace.Write(hdr)
 	s.trace.Write(e.data)
+	s.hdr = hdr
 	dst.node.handle(Packet{From: e.from, Data: e.data}, s.now)
 }
 
