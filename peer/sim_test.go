@@ -14,9 +14,12 @@ import (
 )
 
 var (
-	simSeed  = flag.Uint64("sim.seed", 0, "run the simulator scenarios with this seed only (replays a failing run)")
-	simSeeds = flag.Int("sim.seeds", 3, "run each simulator scenario with seeds 1..N")
-	simLog   = flag.Bool("sim.log", false, "with -v, log the simulated nodes (info level, with the virtual time vt)")
+	simSeed         = flag.Uint64("sim.seed", 0, "run the simulator scenarios with this seed only (replays a failing run)")
+	simSeeds        = flag.Int("sim.seeds", 3, "run each simulator scenario with seeds 1..N")
+	simLog          = flag.Bool("sim.log", false, "with -v, log the simulated nodes (with the virtual time vt, in ms)")
+	simLoss         = flag.Float64("sim.loss", -1, "explore: run the calm scenarios (join, partition, churn, silent) with this loss instead")
+	simMaxDelay     = flag.Duration("sim.maxdelay", 0, "explore: ... and with delays up to this (and 10% duplicates) instead")
+	simLogLevelFlag = flag.String("sim.loglevel", "info", "the simulated nodes' log level with -sim.log")
 )
 
 // simNodes is how many nodes every scenario runs.
@@ -44,6 +47,19 @@ type network struct {
 }
 
 var calmNetwork = network{minDelay: time.Millisecond, maxDelay: 40 * time.Millisecond}
+
+// calm returns calmNetwork, or the network -sim.loss and -sim.maxdelay ask
+// for: for exploring the scenarios on a worse network by hand.
+func calm() network {
+	nw := calmNetwork
+	if *simLoss >= 0 {
+		nw.loss, nw.dup = *simLoss, 0.1
+	}
+	if *simMaxDelay > 0 {
+		nw.maxDelay, nw.dup = *simMaxDelay, 0.1
+	}
+	return nw
+}
 
 // scenario is one simulator scenario: it builds and runs a Sim from a seed,
 // failing t when the network misbehaves, and returns the Sim for its digest.
@@ -107,7 +123,7 @@ func forNSeeds(t *testing.T, n int, sc scenario) {
 func newSim(t *testing.T, seed uint64, nw network) *peer.Sim {
 	log := zerolog.Nop()
 	if *simLog && testing.Verbose() {
-		log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+		log = zerolog.New(zerolog.NewTestWriter(t)).Level(simLogLevel())
 	}
 	return peer.NewSim(peer.SimConfig{
 		Seed: seed, Timings: courseTimings(), Difficulty: testDifficulty, Log: log,
@@ -159,6 +175,27 @@ func mineEvery(sim *peer.Sim, from, to, interval time.Duration, among ...*peer.S
 	sim.At(from, next)
 }
 
+// tallest returns a random node among those up with the tallest chain:
+// the block it mines next makes the one tallest chain, which every node
+// must then adopt (nodes keep their chain against another of equal height,
+// so forks of equal height can last until a block settles them).
+// When nodes are given, it chooses among those.
+func tallest(sim *peer.Sim, among ...*peer.SimNode) *peer.SimNode {
+	if len(among) == 0 {
+		among = sim.Up()
+	}
+	var best []*peer.SimNode
+	for _, n := range among {
+		switch {
+		case len(best) == 0 || n.Height() > best[0].Height():
+			best = []*peer.SimNode{n}
+		case n.Height() == best[0].Height():
+			best = append(best, n)
+		}
+	}
+	return best[sim.Rand().IntN(len(best))]
+}
+
 // converged reports whether the nodes that are up (of the given ones; all
 // when none given) hold one chain.
 func converged(sim *peer.Sim, among ...*peer.SimNode) bool {
@@ -206,29 +243,39 @@ func awaitConvergence(t *testing.T, sim *peer.Sim, limit time.Duration, among ..
 }
 
 // joinScenario: 30 nodes join one after the other through the first while
-// random nodes mine a block every 10 s; a last block is mined after a pause
-// and all of them must end up holding it.
+// random nodes mine a block every 10 s; after a pause a node with the
+// tallest chain mines a last block, and all of them must end up holding it.
 func joinScenario(nw network) scenario {
 	return func(t *testing.T, seed uint64) *peer.Sim {
 		sim := newSim(t, seed, nw)
 		bootstrap(t, sim, simNodes)
 		mineEvery(sim, 5*time.Second, 60*time.Second, 10*time.Second)
 		sim.RunFor(75 * time.Second)
-		last := sim.Mine(sim.Up()[sim.Rand().IntN(simNodes)])
+		last := sim.Mine(tallest(sim))
 		awaitConvergence(t, sim, 10*time.Minute)
 		if tip := sim.Up()[0].Tip(); tip != last.Hash {
 			t.Errorf("converged on %.12s, not on the last block mined %.12s", tip, last.Hash)
 		}
+		// Each knows a good part of the network (under loss, a node may
+		// rarely see all its GOSSIPs to its one seed lost for minutes).
+		few, allowed := 0, 0
+		if nw.loss > 0 {
+			allowed = simNodes / 10
+		}
 		for _, n := range sim.Up() {
 			if peers := len(n.Status().Peers); peers < simNodes/3 {
-				t.Errorf("%s knows %d peers of %d", n.Name(), peers, simNodes-1)
+				t.Logf("%s knows %d peers of %d", n.Name(), peers, simNodes-1)
+				few++
 			}
+		}
+		if few > allowed {
+			t.Errorf("%d nodes know fewer than %d peers of %d", few, simNodes/3, simNodes-1)
 		}
 		return sim
 	}
 }
 
-func TestSimJoin(t *testing.T) { forSeeds(t, joinScenario(calmNetwork)) }
+func TestSimJoin(t *testing.T) { forSeeds(t, joinScenario(calm())) }
 
 // TestSimLossy is the join scenario over a network that loses 30% of the
 // datagrams, delivers 10% twice and delays each by 1 to 300 ms (which
@@ -255,10 +302,11 @@ func TestSimLossy(t *testing.T) {
 // partition heals and every node must end up on the taller half's chain.
 func TestSimPartition(t *testing.T) {
 	forSeeds(t, func(t *testing.T, seed uint64) *peer.Sim {
-		sim := newSim(t, seed, calmNetwork)
+		sim := newSim(t, seed, calm())
 		bootstrap(t, sim, simNodes)
 		mineEvery(sim, 5*time.Second, 30*time.Second, 10*time.Second)
 		sim.RunFor(40 * time.Second)
+		sim.Mine(tallest(sim))
 		awaitConvergence(t, sim, 5*time.Minute)
 
 		nodes := sim.Nodes()
@@ -274,11 +322,14 @@ func TestSimPartition(t *testing.T) {
 		mineEvery(sim, at+5*time.Second, at+90*time.Second, 10*time.Second, halves[taller]...)
 		mineEvery(sim, at+5*time.Second, at+90*time.Second, 30*time.Second, halves[1-taller]...)
 		sim.RunFor(100 * time.Second)
+		sim.Mine(tallest(sim, halves[0]...))
+		sim.Mine(tallest(sim, halves[1]...))
 		awaitConvergence(t, sim, 5*time.Minute, halves[0]...)
 		awaitConvergence(t, sim, 5*time.Minute, halves[1]...)
 		short, tall := halves[1-taller][0], halves[taller][0]
-		if tall.Height() <= short.Height() {
-			t.Fatalf("the half that mined more holds %d blocks, the other %d", tall.Height(), short.Height())
+		for tall.Height() <= short.Height() { // its forks cost it blocks: one more
+			sim.Mine(tallest(sim, halves[taller]...))
+			awaitConvergence(t, sim, 5*time.Minute, halves[taller]...)
 		}
 		want := tall.Tip()
 		sim.Heal()
@@ -294,10 +345,11 @@ func TestSimPartition(t *testing.T) {
 // TestSimChurn: while blocks are mined, every 2 to 6 virtual seconds for
 // two minutes a random node leaves (as a crash), a node that left comes
 // back with its chain, or a new node with no chain joins. Then the mining
-// stops, one last block is mined, and every node up must hold it.
+// stops, a node with the tallest chain mines a last block, and every node
+// up must hold it.
 func TestSimChurn(t *testing.T) {
 	forSeeds(t, func(t *testing.T, seed uint64) *peer.Sim {
-		sim := newSim(t, seed, calmNetwork)
+		sim := newSim(t, seed, calm())
 		bootstrap(t, sim, simNodes)
 		seedAddr := sim.Nodes()[0].Addr()
 		const churnFrom, churnTo = 20 * time.Second, 140 * time.Second
@@ -340,7 +392,7 @@ func TestSimChurn(t *testing.T) {
 		if left < 5 || back+joined < 5 {
 			t.Fatalf("too little churn to mean anything: %d left, %d came back, %d new", left, back, joined)
 		}
-		last := sim.Mine(sim.Up()[sim.Rand().IntN(len(sim.Up()))])
+		last := sim.Mine(tallest(sim))
 		awaitConvergence(t, sim, 10*time.Minute)
 		if tip := sim.Up()[0].Tip(); tip != last.Hash {
 			t.Errorf("converged on %.12s, not on the last block mined %.12s", tip, last.Hash)
@@ -357,32 +409,39 @@ func TestSimSilentPeersDropped(t *testing.T) {
 	forSeeds(t, func(t *testing.T, seed uint64) *peer.Sim {
 		timeout := courseTimings().PeerTimeout
 		slack := time.Second + courseTimings().Tick
-		sim := newSim(t, seed, calmNetwork)
+		sim := newSim(t, seed, calm())
 		bootstrap(t, sim, simNodes)
 		sim.RunFor(time.Minute)
+		// Five random nodes (not the seed) that most others know go silent.
 		nodes := sim.Nodes()
-		perm := sim.Rand().Perm(len(nodes) - 1)
+		knownBy := func(s *peer.SimNode) int {
+			k := 0
+			for _, l := range nodes {
+				if _, ok := l.Knows(s.Addr()); ok && l != s {
+					k++
+				}
+			}
+			return k
+		}
 		var silent, live []*peer.SimNode
-		for i, p := range perm {
-			if i < 5 {
-				silent = append(silent, nodes[p+1])
+		for _, p := range sim.Rand().Perm(len(nodes) - 1) {
+			if n := nodes[p+1]; len(silent) < 5 && knownBy(n) >= (len(nodes)-1)*3/4 {
+				silent = append(silent, n)
 			} else {
-				live = append(live, nodes[p+1])
+				live = append(live, n)
 			}
 		}
 		live = append(live, nodes[0])
+		if len(silent) < 5 {
+			t.Fatalf("at %v, only %d nodes are known by 3/4 of the others", sim.Elapsed(), len(silent))
+		}
 		type pair struct{ live, silent *peer.SimNode }
 		lastSeen := map[pair]time.Time{}
 		for _, s := range silent {
-			knownBy := 0
 			for _, l := range live {
 				if seen, ok := l.Knows(s.Addr()); ok {
 					lastSeen[pair{l, s}] = seen
-					knownBy++
 				}
-			}
-			if knownBy < len(live)*3/4 {
-				t.Fatalf("before going silent, %s is known by %d of %d nodes", s.Name(), knownBy, len(live))
 			}
 			s.Stop()
 		}
@@ -437,7 +496,7 @@ func names(nodes []*peer.SimNode) []string {
 // N floods of ~4N datagrams each).
 func TestSimJoinGossipCost(t *testing.T) {
 	forNSeeds(t, 1, func(t *testing.T, seed uint64) *peer.Sim {
-		sim := newSim(t, seed, calmNetwork)
+		sim := newSim(t, seed, calm())
 		bootstrap(t, sim, simNodes)
 		sim.RunFor(time.Minute)
 		const window = 30 * time.Second // every node's gossip round falls once in each window
@@ -456,4 +515,11 @@ func TestSimJoinGossipCost(t *testing.T) {
 		}
 		return sim
 	})
+}
+
+func simLogLevel() zerolog.Level {
+	if l, err := zerolog.ParseLevel(*simLogLevelFlag); err == nil && l != zerolog.NoLevel {
+		return l
+	}
+	return zerolog.InfoLevel
 }
