@@ -36,6 +36,8 @@ type Node struct {
 
 	nextGossip    time.Time
 	gossip        protocol.Gossip // our GOSSIP of the current round
+	lonelyRetry   time.Duration   // while we know no peer: the delay of the next retry (see gossipRound)
+	nextLonely    time.Time       // that retry (zero: none)
 	nextConsensus time.Time
 	nextExpire    time.Time
 
@@ -177,7 +179,7 @@ func (n *Node) do(ctx context.Context, f func()) error {
 }
 
 func (n *Node) tick(now time.Time) {
-	if !now.Before(n.nextGossip) {
+	if !now.Before(n.nextGossip) || (!n.nextLonely.IsZero() && !now.Before(n.nextLonely) && n.members.Len() == 0) {
 		n.gossipRound(now)
 	}
 	if !now.Before(n.nextExpire) {
@@ -340,6 +342,16 @@ func (n *Node) gossipRound(now time.Time) {
 		}
 	}
 	n.nextGossip = now.Add(n.cfg.Timings.GossipInterval)
+	// While we know no peer although we have seeds (our GOSSIP or every
+	// reply was lost, or the seeds are down), tick gossips again sooner if
+	// we still know none then: after JoinDelay, then twice as long each
+	// time, up to the interval.
+	if n.members.Len() > 0 || len(n.cfg.Seeds) == 0 {
+		n.lonelyRetry, n.nextLonely = 0, time.Time{}
+		return
+	}
+	n.lonelyRetry = min(max(2*n.lonelyRetry, n.cfg.Timings.JoinDelay), n.cfg.Timings.GossipInterval)
+	n.nextLonely = now.Add(n.lonelyRetry)
 }
 
 func (n *Node) expirePeers(now time.Time) {
