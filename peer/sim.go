@@ -31,8 +31,8 @@ type SimConfig struct {
 	// from [MinDelay, MaxDelay]: the jitter reorders datagrams.
 	Loss, Duplicate    float64
 	MinDelay, MaxDelay time.Duration
-	// Log is the nodes' log (zerolog.Nop() for none); every line gets the
-	// virtual time since the start, "vt".
+	// Log is the nodes' log (the zero Logger: none); every line gets the
+	// virtual time since the start, "vt" (in ms).
 	Log zerolog.Logger
 }
 
@@ -57,8 +57,9 @@ type SimStats struct {
 // same run, datagram for datagram (see Digest). Nodes do not mine: the
 // scenario hands them blocks (Mine) at the virtual times it chooses.
 //
-// A Sim is not safe for concurrent use; the nodes must be reached only
-// through it (their Status and the like would wait for a Run loop forever).
+// A Sim is not safe for concurrent use. Its nodes are reached through their
+// SimNode, on the caller's goroutine between runs: a simulated node has no
+// Run loop for the Node methods that wait for one.
 type Sim struct {
 	cfg      SimConfig
 	netRand  *rand.Rand // loss, duplication, delay, node seeds
