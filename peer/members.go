@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"cmp"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -99,7 +98,7 @@ func (ms *Members) Random(rng *rand.Rand, n int, exclude ...netip.AddrPort) []ne
 }
 
 func sortMembers(ms []*Member) {
-	slices.SortFunc(ms, func(a, b *Member) int { return cmp.Compare(a.Addr.String(), b.Addr.String()) })
+	slices.SortFunc(ms, func(a, b *Member) int { return a.Addr.Compare(b.Addr) })
 }
 
 // SeenIDs is the bounded set of gossip ids already forwarded. An id is

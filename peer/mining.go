@@ -97,13 +97,19 @@ func (n *Node) onMined(b *chain.Block) {
 	if n.miner == nil || b.Height != n.chain.Height() || n.miner.tmpl.Prev != n.chain.TipHash() {
 		return // the tip moved meanwhile: stale
 	}
-	used := n.miner.words
+	n.addMined(b, n.miner.words)
+}
+
+// addMined appends b, a block mined on our tip with the first words queued
+// words, announces it to every peer and mines on top of it. The simulator
+// hands its injected blocks to it too.
+func (n *Node) addMined(b *chain.Block, words int) {
 	if err := n.chain.Append(b); err != nil {
 		n.log.Error().Err(err).Msg("mined block refused by our own chain")
 		n.restartMining()
 		return
 	}
-	n.words = n.words[used:]
+	n.words = n.words[words:]
 	n.stats.Mined++
 	n.lastMined = n.cfg.Now()
 	n.log.Info().Int("height", b.Height).Str("hash", short(b.Hash)).Strs("messages", b.Messages).

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"blockpeer/chain"
@@ -27,6 +26,7 @@ type Node struct {
 	chain *chain.Chain
 	log   zerolog.Logger
 	rng   *rand.Rand
+	ids   *rand.Rand // a seeded node's gossip ids; nil: crypto-random
 
 	members *Members
 	seen    *SeenIDs
@@ -35,6 +35,9 @@ type Node struct {
 	done    chan struct{}
 
 	nextGossip    time.Time
+	gossip        protocol.Gossip // our GOSSIP of the current round
+	lonelyRetry   time.Duration   // while we know no peer: the delay of the next retry (see gossipRound)
+	nextLonely    time.Time       // that retry (zero: none)
 	nextConsensus time.Time
 	nextExpire    time.Time
 
@@ -115,6 +118,7 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 		calls:   make(chan func()),
 		done:    make(chan struct{}),
 		bad:     consensus.NewBadSet(1024),
+		ids:     seededIDs(cfg),
 	}
 	return n, nil
 }
@@ -124,13 +128,7 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.done)
 	defer n.stopMining()
-	now := n.cfg.Now()
-	n.log.Info().Str("addr", n.cfg.Advertise.String()).Int("height", n.chain.Height()).
-		Int("seeds", len(n.cfg.Seeds)).Int("difficulty", n.cfg.Difficulty).Msg("joining")
-	n.gossipRound(now)
-	n.nextConsensus = now.Add(n.cfg.Timings.JoinDelay)
-	n.nextExpire = now.Add(time.Second)
-	n.restartMining()
+	n.start(n.cfg.Now())
 	ticker := time.NewTicker(n.cfg.Timings.Tick)
 	defer ticker.Stop()
 	packets := n.tr.Packets()
@@ -152,6 +150,18 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
+// start joins the network: the first GOSSIP, the timers, the miner. Run
+// calls it, then handle for each datagram and tick every Timings.Tick; the
+// simulator (Sim) drives the same three on virtual time.
+func (n *Node) start(now time.Time) {
+	n.log.Info().Str("addr", n.cfg.Advertise.String()).Int("height", n.chain.Height()).
+		Int("seeds", len(n.cfg.Seeds)).Int("difficulty", n.cfg.Difficulty).Msg("joining")
+	n.gossipRound(now)
+	n.nextConsensus = now.Add(n.cfg.Timings.JoinDelay)
+	n.nextExpire = now.Add(time.Second)
+	n.restartMining()
+}
+
 // do runs f on the event loop and waits for it.
 func (n *Node) do(ctx context.Context, f func()) error {
 	ran := make(chan struct{})
@@ -171,7 +181,7 @@ func (n *Node) do(ctx context.Context, f func()) error {
 }
 
 func (n *Node) tick(now time.Time) {
-	if !now.Before(n.nextGossip) {
+	if !now.Before(n.nextGossip) || (!n.nextLonely.IsZero() && !now.Before(n.nextLonely) && n.members.Len() == 0) {
 		n.gossipRound(now)
 	}
 	if !now.Before(n.nextExpire) {
@@ -296,8 +306,14 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 		return
 	}
 	if n.touch(origin, g.Name, now) {
-		// Some peers only learn of us from our GOSSIP: tell it at once.
-		n.send(origin, n.newGossip(now))
+		// Some peers only learn of us from our GOSSIP: tell it at once,
+		// with this round's id, which the network has mostly seen: a
+		// fresh id would flood the network once per peer that learns of
+		// a newcomer (N floods of 4N datagrams for one join).
+		if n.gossip.ID == "" { // not started: no round yet
+			n.gossip = n.newGossip(now)
+		}
+		n.send(origin, n.gossip)
 	}
 	n.send(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name})
 	if !n.seen.Add(g.ID, now) {
@@ -311,7 +327,7 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 
 // newGossip returns a GOSSIP about us with a fresh id.
 func (n *Node) newGossip(now time.Time) protocol.Gossip {
-	id := uuid.NewString()
+	id := n.newGossipID()
 	n.ourIDs.Add(id, now)
 	return protocol.Gossip{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), ID: id, Name: n.cfg.Name}
 }
@@ -319,6 +335,7 @@ func (n *Node) newGossip(now time.Time) protocol.Gossip {
 // gossipRound sends a fresh GOSSIP to the seeds and up to 3 known peers.
 func (n *Node) gossipRound(now time.Time) {
 	g := n.newGossip(now)
+	n.gossip = g
 	targets := append([]netip.AddrPort(nil), n.cfg.Seeds...)
 	targets = append(targets, n.members.Random(n.rng, 3, n.cfg.Seeds...)...)
 	for _, to := range targets {
@@ -327,6 +344,16 @@ func (n *Node) gossipRound(now time.Time) {
 		}
 	}
 	n.nextGossip = now.Add(n.cfg.Timings.GossipInterval)
+	// While we know no peer although we have seeds (our GOSSIP or every
+	// reply was lost, or the seeds are down), tick gossips again sooner if
+	// we still know none then: after JoinDelay, then twice as long each
+	// time, up to the interval.
+	if n.members.Len() > 0 || len(n.cfg.Seeds) == 0 {
+		n.lonelyRetry, n.nextLonely = 0, time.Time{}
+		return
+	}
+	n.lonelyRetry = min(max(2*n.lonelyRetry, n.cfg.Timings.JoinDelay), n.cfg.Timings.GossipInterval)
+	n.nextLonely = now.Add(n.lonelyRetry)
 }
 
 func (n *Node) expirePeers(now time.Time) {

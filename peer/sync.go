@@ -5,6 +5,7 @@ import (
 	"iter"
 	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"blockpeer/chain"
@@ -29,8 +30,8 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 			r.asked[s] = true
 		}
 	}
-	for addr := range r.asked {
-		n.send(addr, protocol.Stats{})
+	for _, addr := range slices.SortedFunc(maps.Keys(r.asked), netip.AddrPort.Compare) {
+		n.send(addr, protocol.Stats{}) // in address order: a seeded run is the same every time
 	}
 	n.round = r
 	n.lastRoundStart = now
