@@ -59,6 +59,13 @@ func (ms *Members) Touch(addr netip.AddrPort, name string, now time.Time) (*Memb
 // Get returns the member at addr, or nil.
 func (ms *Members) Get(addr netip.AddrPort) *Member { return ms.peers[addr] }
 
+// Remove removes addr and returns its member, nil when unknown.
+func (ms *Members) Remove(addr netip.AddrPort) *Member {
+	m := ms.peers[addr]
+	delete(ms.peers, addr)
+	return m
+}
+
 // Len returns the number of members.
 func (ms *Members) Len() int { return len(ms.peers) }
 
