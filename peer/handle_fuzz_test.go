@@ -2,6 +2,7 @@ package peer
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +25,12 @@ func FuzzHandle(f *testing.F) {
 		`{"type":"ANNOUNCE","height":6,"minedBy":"x","nonce":"1","messages":["a"],"hash":"` + blocks[5].Hash + `","timestamp":1}`,
 		`{"type":"CONSENSUS"}`, `{"type":"NEW_WORD","word":"hello"}`, `[]`, `{}`, `null`, "\xff",
 	} {
+		f.Add([]byte(s), uint8(0))
+		f.Add([]byte(s), uint8(1))
+		f.Add([]byte(s), uint8(2))
+	}
+	// The adversarial catalogue (adversary_test.go): what bad peers send.
+	for _, s := range catalogueDatagrams(blocks) {
 		f.Add([]byte(s), uint8(0))
 		f.Add([]byte(s), uint8(1))
 		f.Add([]byte(s), uint8(2))
@@ -65,6 +72,35 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("chain of %d blocks, %d valid", ch.Height(), got)
 		}
 	})
+}
+
+// catalogueDatagrams are the hostile datagrams of the adversarial
+// catalogue, around a chain of blocks: odd STATS heights, broken blocks,
+// forged gossip and plain junk.
+func catalogueDatagrams(blocks []*chain.Block) []string {
+	top := blocks[len(blocks)-1]
+	out := []string{
+		`{"type":"STATS_REPLY","height":999999,"hash":"` + strings.Repeat("ab", 32) + `"}`,
+		`{"type":"STATS_REPLY","height":"7","hash":"` + top.Hash + `"}`,
+		`{"type":"STATS_REPLY","height":-1,"hash":null}`,
+		`{"type":"STATS_REPLY","height":null,"hash":"None"}`,
+		`{"type":"STATS_REPLY","height":6.5,"hash":"` + top.Hash + `"}`,
+		`{"type":"STATS_REPLY","height":9223372036854775808,"hash":"` + top.Hash + `"}`,
+		`{"type":"GET_BLOCK_REPLY","height":"None","minedBy":"None","nonce":"None","messages":"None","hash":"None","timestamp":"None"}`,
+		`{"type":"GET_BLOCK_REPLY","height":5,"minedBy":"fuzz","nonce":"` + strings.Repeat("1", 41) + `","messages":["a"],"hash":"` + top.Hash + `","timestamp":1}`,
+		`{"type":"GET_BLOCK_REPLY","height":5,"minedBy":"fuzz","nonce":"1","messages":["a","a","a","a","a","a","a","a","a","a","a"],"hash":"` + top.Hash + `","timestamp":1}`,
+		`{"type":"GET_BLOCK_REPLY","height":5,"minedBy":"` + strings.Repeat("m", 300) + `","nonce":"1","messages":["` + strings.Repeat("é", 21) + `"],"hash":"` + top.Hash + `","timestamp":1}`,
+		`{"type":"ANNOUNCE","height":99,"minedBy":"x","nonce":"1","messages":["a"],"hash":"` + top.Hash + `","timestamp":1}`,
+		`{"type":"GOSSIP","host":"127.0.0.1","port":0,"id":"a","name":"n"}`,
+		`{"type":"GOSSIP","host":"` + strings.Repeat("h", 300) + `","port":9,"id":"b","name":"n"}`,
+		`{"type":"GOSSIP","host":"127.0.0.1","port":9000,"id":"c","name":"us"}`,
+		`{"type":"WHAT"}`, `{"type":"STATS"`, strings.Repeat("[", 5000), "\x00\x01garbage",
+	}
+	for _, b := range blocks {
+		enc, _ := protocol.Encode(protocol.GetBlockReply{Block: b})
+		out = append(out, string(enc))
+	}
+	return out
 }
 
 func statsOf(blocks []*chain.Block) protocol.StatsReply {
