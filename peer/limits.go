@@ -1,8 +1,10 @@
 package peer
 
 import (
+	"cmp"
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -187,6 +189,22 @@ func (o *Offenders) Score(addr netip.AddrPort, now time.Time) float64 {
 
 // Len returns the number of peers remembered.
 func (o *Offenders) Len() int { return len(o.peers) }
+
+// List returns up to limit offenders, the highest score first.
+func (o *Offenders) List(now time.Time, limit int) []OffenderStatus {
+	out := make([]OffenderStatus, 0, len(o.peers))
+	for addr, e := range o.peers {
+		st := OffenderStatus{Addr: addr.String(), Score: round1(o.Score(addr, now))}
+		if now.Before(e.bannedTill) {
+			st.BannedUntil = e.bannedTill
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b OffenderStatus) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Addr, b.Addr))
+	})
+	return out[:min(len(out), limit)]
+}
 
 // evict forgets the entry used least recently, preferring one not banned.
 func (o *Offenders) evict() {

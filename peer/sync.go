@@ -136,9 +136,12 @@ func (n *Node) onGetBlockReply(from netip.AddrPort, r protocol.GetBlockReply, no
 		return
 	}
 	v := n.toSync(from, r, now)
-	if v == consensus.Unsolicited {
+	if v == consensus.Unsolicited && r.Block != nil && !n.knownAddr(from) {
 		// Some peers answer from another socket: try the one backer we
-		// asked on that host.
+		// asked on that host. Only with a block (which is verified), and
+		// only from an address that is no peer of ours: another peer on
+		// the same host must not speak for a backer (a "no such block" or
+		// a broken block would get it dropped).
 		backers := func(yield func(netip.AddrPort) bool) {
 			for _, b := range n.sync.Backers() {
 				if a, err := netip.ParseAddrPort(b); err == nil && !yield(a) {
@@ -154,6 +157,12 @@ func (n *Node) onGetBlockReply(from netip.AddrPort, r protocol.GetBlockReply, no
 		n.unsolicitedBlock(from, r, now)
 	}
 	n.pumpSync(now)
+}
+
+// knownAddr reports whether addr is a member, a seed or a peer asked in
+// the current round: a peer in its own right.
+func (n *Node) knownAddr(addr netip.AddrPort) bool {
+	return n.members.Get(addr) != nil || slices.Contains(n.cfg.Seeds, addr) || n.round != nil && n.round.asked[addr]
 }
 
 // unsolicitedBlock drops a GET_BLOCK_REPLY nothing asked for. Late answers
