@@ -41,6 +41,8 @@ const (
 	maxQueuedWords   = 1_000  // NEW_WORD queue
 	maxOffenders     = 4_096  // misbehaving peers remembered
 	maxReplySources  = 4_096  // addresses the reply rate limiter tracks one by one (the rest share one bucket)
+	forwardRate      = 100    // GOSSIPs per second forwarded for one sender (each to 3 peers)
+	forwardBurst     = 200    // GOSSIPs forwarded at once for one sender
 	replyRate        = 5_000  // replies per second to one address (anti-amplification)
 	replyBurst       = 5_000  // replies at once to one address: a fresh node's sync fits in it
 	banScore         = 10     // offence points that get a peer banned (a lie is 10, a malformed datagram 0.1)
@@ -61,6 +63,8 @@ func courseLimits() peer.Limits {
 		QueuedWords:     maxQueuedWords,
 		Offenders:       maxOffenders,
 		ReplySources:    maxReplySources,
+		ForwardRate:     forwardRate,
+		ForwardBurst:    forwardBurst,
 		OffenceHalfLife: offenceHalfLife,
 		BanScore:        banScore,
 		BanDuration:     banDuration,

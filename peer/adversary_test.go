@@ -472,7 +472,7 @@ func TestCatalogueAnnounces(t *testing.T) {
 // overflows and every datagram is counted.
 func flood(t *testing.T, r, probe *raw, node *testNode, n int, datagram func(i int) []byte) {
 	t.Helper()
-	const batch, batchBytes = 200, 64 << 10
+	const batch, batchBytes = 1000, 64 << 10
 	count, size := 0, 0
 	for i := 0; i < n; i++ {
 		d := datagram(i)

@@ -32,8 +32,8 @@ type Config struct {
 	MaxPeers   int    // membership table bound (default 1000)
 	Limits     Limits // bounds of the other tables and queues; zero fields take DefaultLimits
 	// ReplyRate is how many replies per second we send to one address
-	// (STATS_REPLY, GET_BLOCK_REPLY, GOSSIP_REPLY, forwarded GOSSIP counted
-	// against their source), ReplyBurst how many at once: 0 takes
+	// (STATS_REPLY, GET_BLOCK_REPLY, GOSSIP_REPLY, STATS and GOSSIP to a
+	// new peer), ReplyBurst how many at once: 0 takes
 	// DefaultReplyRate and DefaultReplyBurst, a negative rate is unlimited.
 	ReplyRate  float64
 	ReplyBurst int

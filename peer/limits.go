@@ -24,6 +24,12 @@ type Limits struct {
 	QueuedWords   int // NEW_WORD queue
 	Offenders     int // peers whose misbehaviour is remembered
 	ReplySources  int // addresses the reply rate limiter tracks one by one
+	// ForwardRate is how many GOSSIPs per second from one sender we
+	// forward (each goes to 3 peers), ForwardBurst how many at once. An
+	// honest relay forwards the whole network's gossip: about one a
+	// second on the course network.
+	ForwardRate  float64
+	ForwardBurst int
 
 	// A peer's offences add up to a score that halves every
 	// OffenceHalfLife; at BanScore it is banned for BanDuration: its
@@ -50,6 +56,8 @@ func DefaultLimits() Limits {
 		QueuedWords:     1_000,
 		Offenders:       4_096,
 		ReplySources:    4_096,
+		ForwardRate:     100,
+		ForwardBurst:    200,
 		OffenceHalfLife: time.Minute,
 		BanScore:        10,
 		BanDuration:     5 * time.Minute,
@@ -72,7 +80,7 @@ func (l *Limits) withDefaults() {
 		{&l.SeenIDs, &d.SeenIDs}, {&l.OurIDs, &d.OurIDs}, {&l.BadChains, &d.BadChains},
 		{&l.TallyReports, &d.TallyReports}, {&l.SyncWindow, &d.SyncWindow},
 		{&l.SyncLookahead, &d.SyncLookahead}, {&l.QueuedWords, &d.QueuedWords},
-		{&l.Offenders, &d.Offenders}, {&l.ReplySources, &d.ReplySources},
+		{&l.Offenders, &d.Offenders}, {&l.ReplySources, &d.ReplySources}, {&l.ForwardBurst, &d.ForwardBurst},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -84,6 +92,9 @@ func (l *Limits) withDefaults() {
 		if *f.v <= 0 {
 			*f.v = *f.def
 		}
+	}
+	if l.ForwardRate <= 0 {
+		l.ForwardRate = d.ForwardRate
 	}
 	if l.BanScore <= 0 {
 		l.BanScore = d.BanScore
@@ -148,7 +159,7 @@ func (o *Offenders) Add(addr netip.AddrPort, points float64, now time.Time) Offe
 	}
 	e.score += points
 	out := Offence{Score: e.score}
-	if e.score >= o.lim.BanScore && !now.Before(e.bannedTill) {
+	if e.score >= o.lim.BanScore-1e-9 && !now.Before(e.bannedTill) { // 100 × 0.1 is not quite 10
 		e.bannedTill = now.Add(o.lim.BanDuration)
 		out.Banned = true
 	}

@@ -58,6 +58,7 @@ type Node struct {
 
 	offenders *Offenders    // misbehaving peers: scores, bans, warnings
 	replies   *ReplyLimiter // replies per destination
+	forwards  *ReplyLimiter // GOSSIPs forwarded per sender
 
 	stats Counters
 }
@@ -124,6 +125,7 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 
 		offenders: NewOffenders(cfg.Limits),
 		replies:   NewReplyLimiter(cfg.ReplyRate, cfg.ReplyBurst, cfg.Limits.ReplySources),
+		forwards:  NewReplyLimiter(cfg.Limits.ForwardRate, cfg.Limits.ForwardBurst, cfg.Limits.ReplySources),
 	}
 	return n, nil
 }
@@ -320,12 +322,11 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 	if !n.seen.Add(g.ID, now) {
 		return // forwarded already
 	}
-	// Forwarding counts against the sender's reply rate: a flood of fresh
-	// ids must not become three floods.
-	if !n.replies.Allow(from, now) {
+	// A flood of fresh ids must not become three floods.
+	if !n.forwards.Allow(from, now) {
 		n.stats.RateLimited++
-		n.log.Debug().Str("from", from.String()).Msg("GOSSIP not forwarded: sender over the reply rate")
-		n.offend(from, pointsOverRate, "peer banned: too many requests over the reply rate", nil, now)
+		n.log.Debug().Str("from", from.String()).Msg("GOSSIP not forwarded: sender over the forward rate")
+		n.offend(from, pointsOverRate, "peer banned: too many GOSSIPs over the forward rate", nil, now)
 		return
 	}
 	for _, to := range n.members.Random(n.rng, 3, origin, from) {
