@@ -597,3 +597,51 @@ func TestCatalogueJunk(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyRateLimitsAmplification: GET_BLOCKs from one address (which a
+// spoofer would set to its victim's) get replies only at the reply rate.
+func TestReplyRateLimitsAmplification(t *testing.T) {
+	blocks := chain.Extend(nil, 5, testDifficulty, "chain", 1_700_000_000)
+	node := startNode(t, "node", blocks, nil, withReplyRate(100, 50))
+	victim, probe := newRaw(t), newRaw(t)
+	var replies atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			victim.conn.SetReadDeadline(time.Now().Add(time.Second))
+			if _, _, err := victim.conn.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+			replies.Add(1)
+		}
+	}()
+	start := time.Now()
+	flood(t, victim, probe, node, 2000, func(i int) []byte { return []byte(fmt.Sprintf(`{"type":"GET_BLOCK","height":%d}`, i%5)) })
+	elapsed := time.Since(start)
+	<-done // a second without replies
+	limit := 50 + int64(100*elapsed.Seconds()) + 1
+	if got := replies.Load(); got > limit || got < 50 {
+		t.Fatalf("%d replies to 2000 GET_BLOCKs in %v; the limit allows %d", got, elapsed, limit)
+	}
+	if c := node.status(t).Counters; c.RateLimited == 0 || c.GetBlocksServed != int(replies.Load()) {
+		t.Fatalf("counters %+v, %d replies received", c, replies.Load())
+	}
+	answersStats(t, node, blocks) // other addresses are served all along
+}
+
+// TestReplyRateAllowsFastSync: with the default reply rate, a fresh node
+// syncing 6,000 blocks (more than the burst) from a single source as fast
+// as it can is never held back.
+func TestReplyRateAllowsFastSync(t *testing.T) {
+	blocks := chain.Extend(nil, 6_000, testDifficulty, "src", 1_700_000_000)
+	src := startNode(t, "src", blocks, nil)
+	fresh := startNode(t, "fresh", nil, []netip.AddrPort{src.addr})
+	eventually(t, 60*time.Second, "the sync of 6,000 blocks", func() bool { return fresh.status(t).Height == len(blocks) })
+	c := src.status(t).Counters
+	t.Logf("sync: %+v; source served %d, %d over the rate", *fresh.status(t).LastSync, c.GetBlocksServed, c.RateLimited)
+	if c.RateLimited != 0 {
+		t.Fatalf("%d replies of a sync held back by the reply rate", c.RateLimited)
+	}
+}
