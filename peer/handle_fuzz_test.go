@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,9 +11,14 @@ import (
 	"blockpeer/protocol"
 )
 
-// FuzzHandle feeds arbitrary datagrams to a node's handler, as a hostile
-// peer could, in every state: idle, mid-round and mid-sync. The node must
-// not panic, and its chain must stay valid and never shrink.
+// FuzzHandle feeds arbitrary datagrams to a node's handler, as hostile
+// peers could, in every state: idle, mid-round and mid-sync. data holds up
+// to 8 datagrams separated by NUL bytes (which JSON text cannot contain),
+// handled 100 ms apart with timers run in between; bits 2 to 7 of state
+// say which come from the member the node syncs from and which from a
+// stranger. The node must not panic, its chain must stay valid and never
+// shrink, its tables must keep their caps, and it must still answer a
+// STATS from a third address.
 func FuzzHandle(f *testing.F) {
 	blocks := chain.Extend(nil, 6, 1, "fuzz", 1_700_000_000)
 	for _, s := range []string{
@@ -30,6 +36,14 @@ func FuzzHandle(f *testing.F) {
 		f.Add([]byte(s), uint8(2))
 	}
 	// The adversarial catalogue (adversary_test.go): what bad peers send.
+	// Sequences: a sync served block by block, and the whole catalogue.
+	var served []string
+	for _, b := range blocks {
+		enc, _ := protocol.Encode(protocol.GetBlockReply{Block: b})
+		served = append(served, string(enc))
+	}
+	f.Add([]byte(strings.Join(served, "\x00")), uint8(2))
+	f.Add([]byte(strings.Join(catalogueDatagrams(blocks)[:8], "\x00")), uint8(0xff))
 	for _, s := range catalogueDatagrams(blocks) {
 		f.Add([]byte(s), uint8(0))
 		f.Add([]byte(s), uint8(1))
@@ -66,10 +80,35 @@ func FuzzHandle(f *testing.F) {
 			n.startConsensus(now, "fuzz")
 			n.onStatsReply(from, statsOf(blocks), now)
 		}
-		n.handle(Packet{From: from, Data: data}, now)
+		stranger := netip.MustParseAddrPort("127.0.0.1:10")
+		height := ch.Height()
+		for i, d := range bytes.SplitN(data, []byte{0}, 8) {
+			src := from
+			if state>>(2+i%6)&1 == 1 {
+				src = stranger
+			}
+			now = now.Add(100 * time.Millisecond)
+			n.handle(Packet{From: src, Data: d}, now)
+			n.tick(now)
+			if ch.Height() < height {
+				t.Fatalf("chain shrank from %d to %d blocks", height, ch.Height())
+			}
+			height = ch.Height()
+		}
 		n.tick(now.Add(2 * time.Second))
 		if got := chain.ValidPrefix(chainBlocks(ch), 1); got != ch.Height() || ch.Height() < 5 {
 			t.Fatalf("chain of %d blocks, %d valid", ch.Height(), got)
+		}
+		lim := n.cfg.Limits
+		if n.members.Len() > n.cfg.MaxPeers || len(n.words) > lim.QueuedWords || n.offenders.Len() > lim.Offenders ||
+			n.seen.Len() > lim.SeenIDs || n.replies.Len() > lim.ReplySources {
+			t.Fatalf("a table over its cap: %d peers, %d words, %d offenders, %d ids, %d limiter entries",
+				n.members.Len(), len(n.words), n.offenders.Len(), n.seen.Len(), n.replies.Len())
+		}
+		served := n.stats.StatsServed
+		n.handle(Packet{From: netip.MustParseAddrPort("127.0.0.1:11"), Data: []byte(`{"type":"STATS"}`)}, now)
+		if n.stats.StatsServed != served+1 {
+			t.Fatal("STATS from a third address not answered")
 		}
 	})
 }
