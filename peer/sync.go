@@ -170,7 +170,7 @@ func (n *Node) knownAddr(addr netip.AddrPort) bool {
 // from an address we never asked it is noise.
 func (n *Node) unsolicitedBlock(from netip.AddrPort, r protocol.GetBlockReply, now time.Time) {
 	n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
-	if n.members.Get(from) == nil {
+	if !n.knownAddr(from) {
 		n.noise(from, "unsolicited replies", now)
 	}
 }
