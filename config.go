@@ -26,6 +26,52 @@ const (
 	seenIDTTL         = 5 * time.Minute
 )
 
+// Bounds on every table and queue of a node, so that no stream of
+// datagrams makes it grow without end, and how it treats misbehaving
+// peers (README "Robustness"). peer.DefaultLimits holds the same values
+// for nodes built without them (tests).
+const (
+	maxPeers         = 1_000  // membership table
+	maxSeenIDs       = 20_000 // gossip ids remembered (forward each once); ~300 live on the course network
+	maxOurIDs        = 1_000  // our own GOSSIP ids, recognised when they come back
+	maxBadChains     = 1_024  // chains marked bad
+	maxTallyReports  = 2_000  // STATS replies counted per consensus round
+	maxSyncWindow    = 64     // GET_BLOCKs in flight to one backer
+	maxSyncLookahead = 4_096  // heights requested beyond the verified prefix (blocks held unverified)
+	maxQueuedWords   = 1_000  // NEW_WORD queue
+	maxOffenders     = 4_096  // misbehaving peers remembered
+	maxReplySources  = 4_096  // addresses the reply rate limiter tracks one by one (the rest share one bucket)
+	forwardRate      = 100    // GOSSIPs per second forwarded for one sender (each to 3 peers)
+	forwardBurst     = 200    // GOSSIPs forwarded at once for one sender
+	replyRate        = 5_000  // replies per second to one address (anti-amplification)
+	replyBurst       = 5_000  // replies at once to one address: a fresh node's sync fits in it
+	banScore         = 10     // offence points that get a peer banned (a lie is 10, a malformed datagram 0.1)
+	offenceHalfLife  = time.Minute
+	banDuration      = 5 * time.Minute
+	warnInterval     = 5 * time.Minute // at most one warning line per misbehaving peer this often
+)
+
+// courseLimits are the node's bounds on the course network.
+func courseLimits() peer.Limits {
+	return peer.Limits{
+		SeenIDs:         maxSeenIDs,
+		OurIDs:          maxOurIDs,
+		BadChains:       maxBadChains,
+		TallyReports:    maxTallyReports,
+		SyncWindow:      maxSyncWindow,
+		SyncLookahead:   maxSyncLookahead,
+		QueuedWords:     maxQueuedWords,
+		Offenders:       maxOffenders,
+		ReplySources:    maxReplySources,
+		ForwardRate:     forwardRate,
+		ForwardBurst:    forwardBurst,
+		OffenceHalfLife: offenceHalfLife,
+		BanScore:        banScore,
+		BanDuration:     banDuration,
+		WarnInterval:    warnInterval,
+	}
+}
+
 // courseTimings are the node's timings on the course network.
 func courseTimings() peer.Timings {
 	return peer.Timings{

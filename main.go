@@ -179,6 +179,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	node, err := peer.New(peer.Config{
 		Name: f.name, Advertise: advertise, Seeds: seeds, Difficulty: f.difficulty,
 		Timings: timings, Log: log,
+		MaxPeers: maxPeers, Limits: courseLimits(), ReplyRate: replyRate, ReplyBurst: replyBurst,
 		Mine: f.mine, MineThreads: f.mineThreads, MineGenesis: f.newChain,
 	}, tr, ch)
 	if err != nil {

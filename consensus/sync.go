@@ -252,7 +252,7 @@ func (s *Sync) Poll(now time.Time) []Request {
 		}
 		s.queueRetry(h, b)
 		if b.strikes >= s.cfg.MaxStrikes && b.dropped == "" {
-			s.drop(b, fmt.Errorf("no answer to %d requests in a row", b.strikes), true)
+			s.drop(b, NoteSilent, fmt.Errorf("no answer to %d requests in a row", b.strikes))
 		}
 	}
 	if s.phase == Done || s.phase == Failed {
@@ -280,7 +280,22 @@ func (s *Sync) Poll(now time.Time) []Request {
 // a backer that lied, lacked blocks it claimed, or went silent.
 type Note struct {
 	Peer string
+	Kind NoteKind
 	Err  error
+}
+
+// NoteKind says how a backer failed.
+type NoteKind int
+
+// The kinds of Note, worst first.
+const (
+	NoteLied    NoteKind = iota // served an invalid block or another fork
+	NoteLacking                 // claimed a chain it could not serve
+	NoteSilent                  // stopped answering
+)
+
+func (k NoteKind) String() string {
+	return [...]string{"lied", "lacking", "silent"}[k]
 }
 
 // TakeNotes returns and forgets the notes gathered since the last call.
@@ -365,7 +380,7 @@ func (s *Sync) OnMissing(peer string, height int, now time.Time) Verdict {
 	if r, ok := s.pending[height]; height >= 0 && (!ok || r.peer != bk) {
 		return Unsolicited
 	}
-	s.drop(bk, fmt.Errorf("claims %d blocks but has no block %d", s.target.Height, height), false)
+	s.drop(bk, NoteLacking, fmt.Errorf("claims %d blocks but has no block %d", s.target.Height, height))
 	return Lacking
 }
 
@@ -516,10 +531,10 @@ func (s *Sync) lied(b *backer, err error) {
 	err = fmt.Errorf("sent an invalid block: %w", err)
 	switch {
 	case b.dropped == "":
-		s.drop(b, err, false)
+		s.drop(b, NoteLied, err)
 	case b.silent: // dropped for silence, now known to lie
 		b.silent = false
-		s.notes = append(s.notes, Note{Peer: b.addr, Err: err})
+		s.notes = append(s.notes, Note{Peer: b.addr, Kind: NoteLied, Err: err})
 		s.forget(b)
 	default:
 		s.forget(b)
@@ -527,8 +542,9 @@ func (s *Sync) lied(b *backer, err error) {
 }
 
 // drop stops using b and puts its requests back in the queue.
-func (s *Sync) drop(b *backer, why error, silent bool) {
-	s.notes = append(s.notes, Note{Peer: b.addr, Err: why})
+func (s *Sync) drop(b *backer, kind NoteKind, why error) {
+	silent := kind == NoteSilent
+	s.notes = append(s.notes, Note{Peer: b.addr, Kind: kind, Err: why})
 	b.dropped, b.silent = why.Error(), silent
 	if !silent {
 		s.forget(b) // a liar's or a lacking backer's blocks may be another fork's

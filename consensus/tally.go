@@ -29,15 +29,25 @@ type Group struct {
 
 // Tally collects one consensus round's STATS replies, one per peer.
 type Tally struct {
+	max     int
 	reports map[string]Key
 }
 
-// NewTally returns an empty tally.
-func NewTally() *Tally { return &Tally{reports: make(map[string]Key)} }
+// NewTally returns an empty tally taking reports from at most limit peers
+// (0 or less: no limit). The node asks only peers it knows, so the limit
+// is a second line of defence behind the membership table's.
+func NewTally(limit int) *Tally { return &Tally{max: limit, reports: make(map[string]Key)} }
 
 // Add records peer's report; a later report from the same peer replaces
-// the earlier one.
-func (t *Tally) Add(peer string, k Key) { t.reports[peer] = k }
+// the earlier one. It reports false, recording nothing, when the tally is
+// full and peer new.
+func (t *Tally) Add(peer string, k Key) bool {
+	if _, ok := t.reports[peer]; !ok && t.max > 0 && len(t.reports) >= t.max {
+		return false
+	}
+	t.reports[peer] = k
+	return true
+}
 
 // Len returns the number of peers that reported.
 func (t *Tally) Len() int { return len(t.reports) }

@@ -65,7 +65,7 @@ func TestGroupsOrder(t *testing.T) {
 	}
 	orders = append(orders, mixed)
 	for i, order := range orders {
-		tl := NewTally()
+		tl := NewTally(0)
 		addAll(tl, reports, order)
 		if tl.Len() != len(reports) {
 			t.Fatalf("order %d: Len = %d, want %d", i, tl.Len(), len(reports))
@@ -80,7 +80,7 @@ func TestGroupsOrder(t *testing.T) {
 }
 
 func TestGroupsEmpty(t *testing.T) {
-	tl := NewTally()
+	tl := NewTally(0)
 	if g := tl.Groups(); len(g) != 0 {
 		t.Fatalf("empty tally: Groups = %v", g)
 	}
@@ -90,7 +90,7 @@ func TestGroupsEmpty(t *testing.T) {
 }
 
 func TestTallyLaterReportReplaces(t *testing.T) {
-	tl := NewTally()
+	tl := NewTally(0)
 	tl.Add("p1", key(100, "a"))
 	tl.Add("p2", key(100, "a"))
 	tl.Add("p1", key(101, "b")) // p1's chain grew
@@ -112,7 +112,7 @@ func TestTallyLaterReportReplaces(t *testing.T) {
 }
 
 func TestChoose(t *testing.T) {
-	tl := NewTally()
+	tl := NewTally(0)
 	tl.Add("p1", key(300, "a"))
 	tl.Add("p2", key(200, "b"))
 	tl.Add("p3", key(200, "b"))
@@ -161,7 +161,7 @@ func TestChoose(t *testing.T) {
 }
 
 func TestChooseLoneLiarThenMajority(t *testing.T) {
-	tl := NewTally()
+	tl := NewTally(0)
 	honest := key(500, "honest")
 	fake := key(9999, "fake")
 	for i := range 7 {

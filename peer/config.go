@@ -30,6 +30,13 @@ type Config struct {
 	Difficulty int
 	Timings    Timings
 	MaxPeers   int    // membership table bound (default 1000)
+	Limits     Limits // bounds of the other tables and queues; zero fields take DefaultLimits
+	// ReplyRate is how many replies per second we send to one address
+	// (STATS_REPLY, GET_BLOCK_REPLY, GOSSIP_REPLY, STATS and GOSSIP to a
+	// new peer), ReplyBurst how many at once: 0 takes
+	// DefaultReplyRate and DefaultReplyBurst, a negative rate is unlimited.
+	ReplyRate  float64
+	ReplyBurst int
 	RandSeed   uint64 // 0: a random seed
 	Log        zerolog.Logger
 	Now        func() time.Time // default time.Now
@@ -62,6 +69,7 @@ func (c *Config) check() error {
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = 1000
 	}
+	c.Limits.withDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}

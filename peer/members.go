@@ -26,6 +26,7 @@ type Member struct {
 type Members struct {
 	max   int
 	peers map[netip.AddrPort]*Member
+	order []netip.AddrPort // the keys of peers, sorted: Random picks from it
 }
 
 // NewMembers returns an empty table holding at most max peers.
@@ -45,6 +46,8 @@ func (ms *Members) Touch(addr netip.AddrPort, name string, now time.Time) (*Memb
 		}
 		m = &Member{Addr: addr}
 		ms.peers[addr] = m
+		i, _ := slices.BinarySearchFunc(ms.order, addr, netip.AddrPort.Compare)
+		ms.order = slices.Insert(ms.order, i, addr)
 	}
 	if name != "" {
 		m.Name = name
@@ -58,6 +61,22 @@ func (ms *Members) Touch(addr netip.AddrPort, name string, now time.Time) (*Memb
 // Get returns the member at addr, or nil.
 func (ms *Members) Get(addr netip.AddrPort) *Member { return ms.peers[addr] }
 
+// Remove removes addr and returns its member, nil when unknown.
+func (ms *Members) Remove(addr netip.AddrPort) *Member {
+	m := ms.peers[addr]
+	if m != nil {
+		ms.forget(addr)
+	}
+	return m
+}
+
+func (ms *Members) forget(addr netip.AddrPort) {
+	delete(ms.peers, addr)
+	if i, ok := slices.BinarySearchFunc(ms.order, addr, netip.AddrPort.Compare); ok {
+		ms.order = slices.Delete(ms.order, i, i+1)
+	}
+}
+
 // Len returns the number of members.
 func (ms *Members) Len() int { return len(ms.peers) }
 
@@ -66,7 +85,7 @@ func (ms *Members) Expire(now time.Time, timeout time.Duration) []*Member {
 	var gone []*Member
 	for addr, m := range ms.peers {
 		if now.Sub(m.LastSeen) >= timeout {
-			delete(ms.peers, addr)
+			ms.forget(addr)
 			gone = append(gone, m)
 		}
 	}
@@ -85,16 +104,25 @@ func (ms *Members) All() []*Member {
 }
 
 // Random returns up to n distinct member addresses chosen with rng, none of
-// them in exclude.
+// them in exclude. It costs O(n) however many members there are (it runs
+// for every gossip forwarded); the same seed and members give the same
+// picks.
 func (ms *Members) Random(rng *rand.Rand, n int, exclude ...netip.AddrPort) []netip.AddrPort {
-	var pool []netip.AddrPort
-	for _, m := range ms.All() { // sorted first: the same seed picks the same peers
-		if !slices.Contains(exclude, m.Addr) {
-			pool = append(pool, m.Addr)
+	eligible := len(ms.order)
+	for i, e := range exclude {
+		if ms.peers[e] != nil && !slices.Contains(exclude[:i], e) {
+			eligible--
 		}
 	}
-	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-	return pool[:min(n, len(pool))]
+	want := min(n, eligible)
+	out := make([]netip.AddrPort, 0, want)
+	for len(out) < want {
+		a := ms.order[rng.IntN(len(ms.order))]
+		if !slices.Contains(exclude, a) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func sortMembers(ms []*Member) {

@@ -12,9 +12,6 @@ import (
 	"blockpeer/protocol"
 )
 
-// maxQueuedWords bounds the NEW_WORD queue.
-const maxQueuedWords = 1000
-
 // mining is the miner goroutine working on one template.
 type mining struct {
 	cancel context.CancelFunc
@@ -127,7 +124,7 @@ func (n *Node) onNewWord(from netip.AddrPort, word string) {
 	case word == "" || utf8.RuneCountInString(word) > protocol.MaxWordRunes || !utf8.ValidString(word):
 		n.log.Info().Str("from", from.String()).Int("chars", utf8.RuneCountInString(word)).
 			Msgf("NEW_WORD refused: a word must have 1 to %d characters", protocol.MaxWordRunes)
-	case len(n.words) >= maxQueuedWords:
+	case len(n.words) >= n.cfg.Limits.QueuedWords:
 		n.log.Info().Str("from", from.String()).Msg("NEW_WORD refused: queue full")
 	default:
 		n.words = append(n.words, word)

@@ -59,6 +59,10 @@ type Node struct {
 	rateHashes uint64
 	hashRate   float64
 
+	offenders *Offenders    // misbehaving peers: scores, bans, warnings
+	replies   *ReplyLimiter // replies per destination
+	forwards  *ReplyLimiter // GOSSIPs forwarded per sender
+
 	stats Counters
 }
 
@@ -72,6 +76,10 @@ type Counters struct {
 	GossipForwarded          int
 	ConsensusRounds, Adopted int
 	Mined                    int
+	RateLimited              int // replies not sent: over the reply rate of their destination
+	FromBanned               int // datagrams dropped unread from banned peers
+	Offences                 int // misbehaviours recorded against peers
+	Bans                     int
 }
 
 // round is a consensus round collecting STATS replies.
@@ -81,6 +89,7 @@ type round struct {
 	replied  map[netip.AddrPort]bool
 	tally    *consensus.Tally
 	groups   []consensus.Group
+	skip     map[consensus.Key]bool // chains whose sync was abandoned this round
 }
 
 // collecting reports whether the round still takes STATS replies (a round
@@ -113,12 +122,16 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 		log:     cfg.Log.With().Str("node", cfg.Name).Logger(),
 		rng:     rand.New(rand.NewPCG(seed, seed>>1|1)),
 		members: NewMembers(cfg.MaxPeers),
-		seen:    NewSeenIDs(cfg.Timings.SeenIDTTL, 100_000),
-		ourIDs:  NewSeenIDs(cfg.Timings.SeenIDTTL, 1_000),
+		seen:    NewSeenIDs(cfg.Timings.SeenIDTTL, cfg.Limits.SeenIDs),
+		ourIDs:  NewSeenIDs(cfg.Timings.SeenIDTTL, cfg.Limits.OurIDs),
 		calls:   make(chan func()),
 		done:    make(chan struct{}),
-		bad:     consensus.NewBadSet(1024),
+		bad:     consensus.NewBadSet(cfg.Limits.BadChains),
 		ids:     seededIDs(cfg),
+
+		offenders: NewOffenders(cfg.Limits),
+		replies:   NewReplyLimiter(cfg.ReplyRate, cfg.ReplyBurst, cfg.Limits.ReplySources),
+		forwards:  NewReplyLimiter(cfg.Limits.ForwardRate, cfg.Limits.ForwardBurst, cfg.Limits.ReplySources),
 	}
 	return n, nil
 }
@@ -221,10 +234,16 @@ func (n *Node) send(to netip.AddrPort, m protocol.Message) {
 
 func (n *Node) handle(p Packet, now time.Time) {
 	n.stats.Received++
+	if n.offenders.Banned(p.From, now) {
+		n.stats.Dropped++
+		n.stats.FromBanned++ // no line: a banned flooder would flood the log
+		return
+	}
 	msg, err := protocol.Parse(p.Data)
 	if err != nil {
 		n.stats.Dropped++
 		n.log.Debug().Err(err).Str("from", p.From.String()).Msg("dropped datagram")
+		n.noise(p.From, "malformed datagrams", now)
 		return
 	}
 	if m := n.members.Get(p.From); m != nil {
@@ -234,18 +253,20 @@ func (n *Node) handle(p Packet, now time.Time) {
 	case protocol.Gossip:
 		n.onGossip(p.From, m, now)
 	case protocol.GossipReply:
-		if addr, ok := n.peerAddr(m.Host, m.Port, p.From); ok {
+		if addr, ok := n.peerAddr(m.Host, m.Port, p.From); ok && !n.offenders.Banned(addr, now) {
 			n.touch(addr, m.Name, now)
 		}
 	case protocol.Stats:
-		n.stats.StatsServed++
-		n.send(p.From, protocol.StatsReply{Height: n.chain.Height(), Hash: n.chain.TipHash()})
+		if n.reply(p.From, protocol.StatsReply{Height: n.chain.Height(), Hash: n.chain.TipHash()}, now) {
+			n.stats.StatsServed++
+		}
 	case protocol.StatsReply:
 		n.onStatsReply(p.From, m, now)
 	case protocol.GetBlock:
-		n.stats.GetBlocksServed++
 		b, _ := n.chain.Block(m.Height)
-		n.send(p.From, protocol.GetBlockReply{Block: b})
+		if n.reply(p.From, protocol.GetBlockReply{Block: b}, now) {
+			n.stats.GetBlocksServed++
+		}
 	case protocol.GetBlockReply:
 		n.onGetBlockReply(p.From, m, now)
 	case protocol.Announce:
@@ -292,7 +313,7 @@ func (n *Node) touch(addr netip.AddrPort, name string, now time.Time) (isNew boo
 	}
 	if isNew {
 		n.log.Info().Str("peer", addr.String()).Str("name", m.Name).Int("peers", n.members.Len()).Msg("peer found")
-		n.send(addr, protocol.Stats{}) // its chain may be taller than ours: see onStatsReply
+		n.reply(addr, protocol.Stats{}, now) // its chain may be taller than ours: see onStatsReply
 	}
 	return isNew
 }
@@ -302,7 +323,7 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 		return
 	}
 	origin, ok := n.peerAddr(g.Host, g.Port, from)
-	if !ok {
+	if !ok || n.offenders.Banned(origin, now) {
 		return
 	}
 	if n.touch(origin, g.Name, now) {
@@ -313,11 +334,18 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 		if n.gossip.ID == "" { // not started: no round yet
 			n.gossip = n.newGossip(now)
 		}
-		n.send(origin, n.gossip)
+		n.reply(origin, n.gossip, now)
 	}
-	n.send(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name})
+	n.reply(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name}, now)
 	if !n.seen.Add(g.ID, now) {
 		return // forwarded already
+	}
+	// A flood of fresh ids must not become three floods.
+	if !n.forwards.Allow(from, now) {
+		n.stats.RateLimited++
+		n.log.Debug().Str("from", from.String()).Msg("GOSSIP not forwarded: sender over the forward rate")
+		n.offend(from, pointsOverRate, "peer banned: too many GOSSIPs over the forward rate", nil, now)
+		return
 	}
 	for _, to := range n.members.Random(n.rng, 3, origin, from) {
 		n.send(to, g)

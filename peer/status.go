@@ -10,18 +10,19 @@ import (
 // Status is a snapshot of a node for people: the status page, the lab's
 // console and tests. It is a copy: safe to keep and to read anywhere.
 type Status struct {
-	Name       string        `json:"name"`
-	Addr       string        `json:"addr"`
-	Difficulty int           `json:"difficulty"`
-	Height     int           `json:"height"`
-	Tip        string        `json:"tip"`
-	Sync       *SyncStatus   `json:"sync"`      // nil when not syncing
-	LastSync   *SyncResult   `json:"last_sync"` // the last chain adopted, nil before any
-	Consensus  []GroupStatus `json:"consensus"`
-	Peers      []PeerStatus  `json:"peers"`
-	Mining     MiningStatus  `json:"mining"`
-	Counters   Counters      `json:"counters"`
-	Time       time.Time     `json:"time"`
+	Name       string           `json:"name"`
+	Addr       string           `json:"addr"`
+	Difficulty int              `json:"difficulty"`
+	Height     int              `json:"height"`
+	Tip        string           `json:"tip"`
+	Sync       *SyncStatus      `json:"sync"`      // nil when not syncing
+	LastSync   *SyncResult      `json:"last_sync"` // the last chain adopted, nil before any
+	Consensus  []GroupStatus    `json:"consensus"`
+	Peers      []PeerStatus     `json:"peers"`
+	Mining     MiningStatus     `json:"mining"`
+	Counters   Counters         `json:"counters"`
+	Offenders  []OffenderStatus `json:"offenders"` // misbehaving peers, worst first (at most 50)
+	Time       time.Time        `json:"time"`
 }
 
 // SyncStatus describes a sync in progress.
@@ -64,6 +65,14 @@ type PeerStatus struct {
 	ReportedAt time.Time `json:"reported_at"` // zero: never
 }
 
+// OffenderStatus is a peer that misbehaved: its offence score now and
+// until when it is banned (zero: not banned).
+type OffenderStatus struct {
+	Addr        string    `json:"addr"`
+	Score       float64   `json:"score"`
+	BannedUntil time.Time `json:"banned_until"`
+}
+
 // MiningStatus describes the miner.
 type MiningStatus struct {
 	Enabled  bool    `json:"enabled"`
@@ -98,6 +107,7 @@ func (n *Node) status() Status {
 	for _, m := range n.members.All() {
 		s.Peers = append(s.Peers, PeerStatus{Name: m.Name, Addr: m.Addr.String(), LastSeen: m.LastSeen, Height: m.Height, Hash: m.Hash, ReportedAt: m.ReportedAt})
 	}
+	s.Offenders = n.offenders.List(now, 50)
 	s.Mining = MiningStatus{Enabled: n.cfg.Mine, Active: n.miner != nil, Hashes: n.hashes.Load(), HashRate: n.hashRate, Queued: len(n.words)}
 	return s
 }

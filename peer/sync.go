@@ -21,7 +21,7 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 		return false
 	}
 	r := &round{deadline: now.Add(n.cfg.Timings.StatsWindow), asked: make(map[netip.AddrPort]bool),
-		replied: make(map[netip.AddrPort]bool), tally: consensus.NewTally()}
+		replied: make(map[netip.AddrPort]bool), tally: consensus.NewTally(n.cfg.Limits.TallyReports)}
 	for _, m := range n.members.All() {
 		r.asked[m.Addr] = true
 	}
@@ -52,6 +52,11 @@ func (n *Node) onStatsReply(from netip.AddrPort, s protocol.StatsReply, now time
 		n.round.asked[from] = true // a member we asked on discovery, answering mid-round
 	}
 	if !collecting || !n.round.asked[from] {
+		if n.members.Get(from) == nil {
+			n.log.Debug().Str("from", from.String()).Msg("STATS_REPLY from an address we never asked: dropped")
+			n.noise(from, "unsolicited replies", now)
+			return
+		}
 		n.tallerHint(from, s, now)
 		return
 	}
@@ -98,7 +103,11 @@ func (n *Node) finishRound(now time.Time) {
 // followNext starts a sync toward the best group not marked bad, or ends
 // the round when we already hold the tallest valid chain.
 func (n *Node) followNext(now time.Time) {
-	g, ok := consensus.Choose(n.round.groups, n.bad, n.chain.Height())
+	groups := n.round.groups
+	if len(n.round.skip) > 0 {
+		groups = slices.DeleteFunc(slices.Clone(groups), func(g consensus.Group) bool { return n.round.skip[g.Key] })
+	}
+	g, ok := consensus.Choose(groups, n.bad, n.chain.Height())
 	switch {
 	case !ok && n.chain.Height() == 0:
 		n.log.Info().Msg("consensus: no peer reports a chain yet")
@@ -114,6 +123,9 @@ func (n *Node) followNext(now time.Time) {
 		Msg("consensus: chose chain")
 	cfg := consensus.DefaultSyncConfig(n.cfg.Difficulty)
 	cfg.RequestTimeout = n.cfg.Timings.RequestTimeout
+	cfg.MaxWindow = n.cfg.Limits.SyncWindow
+	cfg.InitialWindow = min(cfg.InitialWindow, cfg.MaxWindow)
+	cfg.Lookahead = n.cfg.Limits.SyncLookahead
 	n.sync = &syncRun{Sync: consensus.NewSync(g, n.chain, cfg), started: now, nextProgress: now.Add(2 * time.Second),
 		nextKeep: now.Add(keepInterval)}
 	n.pumpSync(now)
@@ -121,13 +133,16 @@ func (n *Node) followNext(now time.Time) {
 
 func (n *Node) onGetBlockReply(from netip.AddrPort, r protocol.GetBlockReply, now time.Time) {
 	if n.sync == nil {
-		n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
+		n.unsolicitedBlock(from, r, now)
 		return
 	}
 	v := n.toSync(from, r, now)
-	if v == consensus.Unsolicited {
+	if v == consensus.Unsolicited && r.Block != nil && !n.knownAddr(from) {
 		// Some peers answer from another socket: try the one backer we
-		// asked on that host.
+		// asked on that host. Only with a block (which is verified), and
+		// only from an address that is no peer of ours: another peer on
+		// the same host must not speak for a backer (a "no such block" or
+		// a broken block would get it dropped).
 		backers := func(yield func(netip.AddrPort) bool) {
 			for _, b := range n.sync.Backers() {
 				if a, err := netip.ParseAddrPort(b); err == nil && !yield(a) {
@@ -140,9 +155,25 @@ func (n *Node) onGetBlockReply(from netip.AddrPort, r protocol.GetBlockReply, no
 		}
 	}
 	if v == consensus.Unsolicited {
-		n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
+		n.unsolicitedBlock(from, r, now)
 	}
 	n.pumpSync(now)
+}
+
+// knownAddr reports whether addr is a member, a seed or a peer asked in
+// the current round: a peer in its own right.
+func (n *Node) knownAddr(addr netip.AddrPort) bool {
+	return n.members.Get(addr) != nil || slices.Contains(n.cfg.Seeds, addr) || n.round != nil && n.round.asked[addr]
+}
+
+// unsolicitedBlock drops a GET_BLOCK_REPLY nothing asked for. Late answers
+// of peers we know are normal (to resent requests, after a sync ended);
+// from an address we never asked it is noise.
+func (n *Node) unsolicitedBlock(from netip.AddrPort, r protocol.GetBlockReply, now time.Time) {
+	n.log.Debug().Str("from", from.String()).Int("height", r.Height).Msg("unsolicited GET_BLOCK_REPLY dropped")
+	if !n.knownAddr(from) {
+		n.noise(from, "unsolicited replies", now)
+	}
 }
 
 // toSync hands a GET_BLOCK_REPLY from a backer to the sync.
@@ -169,7 +200,7 @@ func (n *Node) pumpSync(now time.Time) {
 		s.requests++
 	}
 	for _, note := range s.TakeNotes() {
-		n.log.Warn().Str("peer", note.Peer).Err(note.Err).Msg("sync: backer dropped")
+		n.noteSync(note, now)
 	}
 	switch s.Phase() {
 	case consensus.Done:
@@ -191,7 +222,14 @@ func (n *Node) pumpSync(now time.Time) {
 			n.nextConsensus = retry
 		}
 		n.log.Info().Err(s.Err()).Dur("retry_in", n.nextConsensus.Sub(now).Round(time.Second)).Msg("sync abandoned: backers stopped answering")
-		n.round = nil
+		// Not marked bad (had they answered, they might have served it),
+		// but not tried again this round: a tall chain backed only by
+		// peers that never answer must not keep us off the next one.
+		if n.round.skip == nil {
+			n.round.skip = make(map[consensus.Key]bool)
+		}
+		n.round.skip[s.Target()] = true
+		n.followNext(now)
 	default:
 		if !now.Before(s.nextKeep) {
 			s.nextKeep = now.Add(keepInterval)
@@ -246,7 +284,7 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 	switch {
 	case b.Height == h:
 		if err := chain.CheckFields(b, n.cfg.Difficulty); err != nil {
-			n.log.Warn().Err(err).Str("from", from.String()).Msg("invalid ANNOUNCE ignored")
+			n.offend(from, pointsLie, "invalid ANNOUNCE ignored", err, now)
 			return
 		}
 		if err := n.chain.Append(b); err != nil {
@@ -264,7 +302,7 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 		n.restartMining()
 	case b.Height > h:
 		if err := chain.CheckFields(b, n.cfg.Difficulty); err != nil {
-			n.log.Warn().Err(err).Str("from", from.String()).Msg("invalid ANNOUNCE ignored")
+			n.offend(from, pointsLie, "invalid ANNOUNCE ignored", err, now)
 			return
 		}
 		// A sync is due: fetch the announcer's chain at once, without a
