@@ -37,6 +37,8 @@ func main() {
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "lab" {
 		err = runLab(ctx, os.Args[2:], os.Stdout)
+	} else if len(os.Args) > 1 && os.Args[1] == "bench" {
+		err = runBench(ctx, os.Args[2:], os.Stdout)
 	} else {
 		err = runNode(ctx, os.Args[1:], os.Stdout)
 	}
