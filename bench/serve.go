@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"time"
 )
 
@@ -14,7 +15,7 @@ const serveWindow = 64
 
 // serveRows: GET_BLOCK replies per second a node holding the test chain
 // sustains against a pipelined load client, beside the bare loop that
-// answers stored replies, alternating the two Runs times.
+// answers stored replies, in turns.
 func serveRows(ctx context.Context, bs *blockSet, o Options) ([]Row, error) {
 	n, err := startNode(nodeSpec{name: "server", blocks: bs.blocks, timings: o.Timings})
 	if err != nil {
@@ -26,29 +27,19 @@ func serveRows(ctx context.Context, bs *blockSet, o Options) ([]Row, error) {
 		return nil, err
 	}
 	defer bare.close()
-	var ours, lim []float64
-	for range o.Runs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		for _, side := range []struct {
-			to  netip.AddrPort
-			out *[]float64
-		}{{bare.addr(), &lim}, {n.addr, &ours}} {
-			r, err := loadClient(side.to, bs.requests, serveWindow, o.Duration)
-			if err != nil {
-				return nil, err
-			}
-			*side.out = append(*side.out, r)
-		}
+	total := time.Duration(o.Runs) * o.Duration
+	v, l, err := paired(total, 100*time.Millisecond,
+		func(d time.Duration) (float64, error) { return loadClient(n.addr, bs.requests, serveWindow, d) },
+		func(d time.Duration) (float64, error) { return loadClient(bare.addr(), bs.requests, serveWindow, d) })
+	if err != nil {
+		return nil, err
 	}
-	v, l := median(ours), median(lim)
 	if v == 0 {
 		return nil, errors.New("the node answered no GET_BLOCK")
 	}
 	return []Row{{Name: "serve GET_BLOCK", Value: v, Unit: "replies/s", Limit: l,
 		LimitName: "bare UDP loop answering stored replies", Target: ">= 70%", Met: met(v >= 0.7*l),
-		Note: fmt.Sprintf("%d in flight, median of %d x %v", serveWindow, o.Runs, o.Duration)}}, nil
+		Note: fmt.Sprintf("%d in flight, best 100 ms turns of %v in turns, GOMAXPROCS %d", serveWindow, total, runtime.GOMAXPROCS(0))}}, nil
 }
 
 // syncWindow is the bare pair's requests in flight: what a syncing
