@@ -148,6 +148,7 @@ type backer struct {
 	lastAnswer time.Time // when it last answered
 	lastCut    time.Time // when its window was last halved
 	rtt        rttEstimate
+	backoff    uint   // its timeout is doubled this many times (bursts of timeouts since its last answer)
 	dropped    string // why it was dropped ("" while in use)
 	silent     bool   // dropped for timeouts, not for lying
 }
@@ -176,7 +177,8 @@ func (e *rttEstimate) add(rtt time.Duration) {
 // timeout is how long a request to b may go unanswered: b's round-trip
 // time plus four deviations, or the sync's over all backers while b has
 // not answered yet (so a silent backer is found out as fast as the others
-// answer), or RequestTimeout before any reply.
+// answer), or RequestTimeout before any reply; doubled for each burst of
+// timeouts since b last answered (as TCP backs off).
 func (s *Sync) timeout(b *backer) time.Duration {
 	e := b.rtt
 	if !e.measured {
@@ -185,7 +187,7 @@ func (s *Sync) timeout(b *backer) time.Duration {
 	if !e.measured {
 		return s.cfg.RequestTimeout
 	}
-	return min(s.cfg.RequestTimeout, max(s.cfg.MinRequestTimeout, e.srtt+4*e.rttvar))
+	return min(s.cfg.RequestTimeout, max(s.cfg.MinRequestTimeout, e.srtt+4*e.rttvar)<<b.backoff)
 }
 
 // conflict is a block that did not link to the verified block below it,
@@ -283,14 +285,17 @@ func (s *Sync) Poll(now time.Time) []Request {
 		delete(s.pending, h)
 		b := r.peer
 		b.inflight--
-		// Losses of requests sent before the last answer or the last cut
-		// belong to a burst already counted: one cut and one strike each.
+		// Losses of requests sent before the last cut belong to a burst
+		// already counted: one cut, one strike and one doubling of the
+		// timeout each, so that a stall of the machine or the network,
+		// which times out a whole window at once, costs one strike.
 		if !r.sent.Before(b.lastCut) {
 			b.window = max(1, b.window/2)
 			b.lastCut = now
-		}
-		if !r.sent.Before(b.lastAnswer) {
-			b.strikes++
+			if !r.sent.Before(b.lastAnswer) {
+				b.strikes++
+				b.backoff = min(b.backoff+1, 10)
+			}
 		}
 		s.queueRetry(h, b)
 		if b.strikes >= s.cfg.MaxStrikes && b.dropped == "" {
@@ -365,7 +370,7 @@ func (s *Sync) OnBlock(peer string, b *chain.Block, now time.Time) Verdict {
 		bk.rtt.add(rtt)
 		s.rtt.add(rtt)
 	}
-	bk.strikes = 0
+	bk.strikes, bk.backoff = 0, 0
 	bk.lastAnswer = now
 	bk.served++
 	bk.window = min(s.cfg.MaxWindow, bk.window+1)
