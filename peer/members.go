@@ -88,12 +88,15 @@ func (ms *Members) All() []*Member {
 // Random returns up to n distinct member addresses chosen with rng, none of
 // them in exclude.
 func (ms *Members) Random(rng *rand.Rand, n int, exclude ...netip.AddrPort) []netip.AddrPort {
-	var pool []netip.AddrPort
-	for _, m := range ms.All() { // sorted first: the same seed picks the same peers
-		if !slices.Contains(exclude, m.Addr) {
-			pool = append(pool, m.Addr)
+	pool := make([]netip.AddrPort, 0, len(ms.peers))
+	for addr := range ms.peers {
+		if !slices.Contains(exclude, addr) {
+			pool = append(pool, addr)
 		}
 	}
+	// Sorted first, so the same seed picks the same peers; by Compare, not
+	// by String as All does: this runs for every GOSSIP forwarded.
+	slices.SortFunc(pool, netip.AddrPort.Compare)
 	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 	return pool[:min(n, len(pool))]
 }
