@@ -48,7 +48,9 @@ func gossipRows(ctx context.Context, o Options) ([]Row, error) {
 	}
 	began := time.Now()
 	bound := 3*t.GossipInterval + 2*time.Minute
-	if err := waitAll(ctx, nodes, bound, 100*time.Millisecond, func(n *runningNode) (bool, error) {
+	// Polled once a second: a Status of a node lists all its peers, and
+	// polling 100 of them often would load the nodes being measured.
+	if err := waitAll(ctx, nodes, bound, time.Second, func(n *runningNode) (bool, error) {
 		s, err := status(n.Node)
 		return len(s.Peers) >= len(nodes)-1, err
 	}); err != nil {
@@ -94,7 +96,7 @@ func gossipRows(ctx context.Context, o Options) ([]Row, error) {
 	joined := time.Now()
 	defer joiner.stop()
 	want := joiner.addr.String()
-	if err := waitAll(ctx, nodes, bound, 5*time.Millisecond, func(n *runningNode) (bool, error) {
+	if err := waitAll(ctx, nodes, bound, 10*time.Millisecond, func(n *runningNode) (bool, error) {
 		s, err := status(n.Node)
 		for _, p := range s.Peers {
 			if p.Addr == want {
@@ -163,7 +165,7 @@ func waitAll(ctx context.Context, nodes []*runningNode, bound, poll time.Duratio
 		for _, n := range left {
 			ok, err := cond(n)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", n.Name(), err)
 			}
 			if !ok {
 				still = append(still, n)
@@ -184,8 +186,12 @@ func waitAll(ctx context.Context, nodes []*runningNode, bound, poll time.Duratio
 	}
 }
 
+// callBound bounds a call into a node's event loop: generous, as 100
+// nodes in one process on a busy machine may take a while to get to it.
+const callBound = 30 * time.Second
+
 func status(n *peer.Node) (peer.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), callBound)
 	defer cancel()
 	return n.Status(ctx)
 }
@@ -193,7 +199,7 @@ func status(n *peer.Node) (peer.Status, error) {
 func totalSent(nodes []*runningNode) (int, error) {
 	total := 0
 	for _, n := range nodes {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), callBound)
 		c, err := n.Counters(ctx)
 		cancel()
 		if err != nil {

@@ -90,7 +90,7 @@ func startNode(s nodeSpec) (*runningNode, error) {
 
 // height asks a node its height, bounded in time.
 func height(n *peer.Node) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), callBound)
 	defer cancel()
 	return n.Height(ctx)
 }
