@@ -28,6 +28,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	blocks := fs.Int("blocks", 0, "chain length for sync, serve and verify (default 10000, -quick 1000)")
 	nodes := fs.Int("nodes", 0, "nodes of the gossip row (default 100, -quick 10)")
 	steady := fs.Duration("steady", 0, "how long the gossip row counts datagrams (default 30s, -quick 2s)")
+	cache := fs.String("cache", os.TempDir(), "directory where the test chain is cached")
 	markdown := fs.Bool("markdown", false, "print the table as Markdown")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +56,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	if *steady > 0 {
 		o.Steady = *steady
 	}
+	o.CacheDir = *cache
 	o.Timings = courseTimings()
 	o.GossipTimings = lab.Timings()
 	o.Progress = os.Stderr
