@@ -294,7 +294,9 @@ func (s *Sync) Poll(now time.Time) []Request {
 			b.lastCut = now
 			if !r.sent.Before(b.lastAnswer) {
 				b.strikes++
-				b.backoff = min(b.backoff+1, 10)
+				if b.rtt.measured { // one that never answered is not waited for longer
+					b.backoff = min(b.backoff+1, 10)
+				}
 			}
 		}
 		s.queueRetry(h, b)
