@@ -44,6 +44,8 @@ func main() {
 		err = runLab(ctx, os.Args[2:], os.Stdout)
 	case "ask", "shell", "check":
 		os.Exit(runTool(cmd, os.Args[2:])) // client tools: see tools.go
+	case "bench":
+		err = runBench(ctx, os.Args[2:], os.Stdout)
 	case "export":
 		err = runExport(os.Args[2:], os.Stdout, os.Stderr)
 	case "verify":

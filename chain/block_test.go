@@ -680,3 +680,33 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkComputeHash is the hash rule alone on a real block: the
+// preimage, SHA-256 and the hex digest.
+func BenchmarkComputeHash(b *testing.B) {
+	v := loadVectors(b)
+	vb := v.findBlock(b, "fall2024-main", 1)
+	blk, prev := vb.block(), vb.prev()
+	b.SetBytes(int64(len(chain.Preimage(prev, blk))))
+	b.ReportAllocs()
+	for b.Loop() {
+		if chain.ComputeHash(prev, blk) != blk.Hash {
+			b.Fatal("hash mismatch")
+		}
+	}
+}
+
+// BenchmarkSHA256Preimage is the floor of ComputeHash and Validate:
+// crypto/sha256 over the same preimage, built once.
+func BenchmarkSHA256Preimage(b *testing.B) {
+	v := loadVectors(b)
+	vb := v.findBlock(b, "fall2024-main", 1)
+	pre := chain.Preimage(vb.prev(), vb.block())
+	b.SetBytes(int64(len(pre)))
+	var sink byte
+	for b.Loop() {
+		sum := sha256.Sum256(pre)
+		sink ^= sum[0]
+	}
+	_ = sink
+}

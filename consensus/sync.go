@@ -19,21 +19,27 @@ type LocalChain interface {
 type SyncConfig struct {
 	Difficulty     int           // trailing zeros every block needs
 	RequestTimeout time.Duration // a GET_BLOCK with no answer by then is resent
-	InitialWindow  int           // requests in flight per backer at the start
-	MaxWindow      int           // most requests in flight per backer
-	MaxStrikes     int           // consecutive timeouts before a backer is dropped
-	Lookahead      int           // most heights requested beyond the verified prefix
+	// MinRequestTimeout is the floor of the adaptive timeout: once replies
+	// have come, a request is resent after the round-trip time measured
+	// so far plus four deviations (as TCP does), between this and
+	// RequestTimeout.
+	MinRequestTimeout time.Duration
+	InitialWindow     int // requests in flight per backer at the start
+	MaxWindow         int // most requests in flight per backer
+	MaxStrikes        int // consecutive timeouts before a backer is dropped
+	Lookahead         int // most heights requested beyond the verified prefix
 }
 
 // DefaultSyncConfig returns the settings used on the course network.
 func DefaultSyncConfig(difficulty int) SyncConfig {
 	return SyncConfig{
-		Difficulty:     difficulty,
-		RequestTimeout: time.Second,
-		InitialWindow:  8,
-		MaxWindow:      64,
-		MaxStrikes:     6,
-		Lookahead:      4096,
+		Difficulty:        difficulty,
+		RequestTimeout:    time.Second,
+		MinRequestTimeout: 20 * time.Millisecond,
+		InitialWindow:     8,
+		MaxWindow:         64,
+		MaxStrikes:        6,
+		Lookahead:         4096,
 	}
 }
 
@@ -42,6 +48,10 @@ func (c SyncConfig) withDefaults() SyncConfig {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = d.RequestTimeout
 	}
+	if c.MinRequestTimeout <= 0 {
+		c.MinRequestTimeout = d.MinRequestTimeout
+	}
+	c.MinRequestTimeout = min(c.MinRequestTimeout, c.RequestTimeout)
 	if c.InitialWindow <= 0 {
 		c.InitialWindow = d.InitialWindow
 	}
@@ -107,9 +117,11 @@ type Sync struct {
 
 	backers []*backer
 	byAddr  map[string]*backer
-	rr      int // round-robin start among equally free backers
+	rr      int         // round-robin start among equally free backers
+	rtt     rttEstimate // over all backers, for a backer not yet measured
 
 	pending map[int]*request // height -> request in flight
+	expired []int            // scratch for Poll: heights timed out, ascending
 	retry   []int            // heights to ask again, ascending
 	avoid   map[int]*backer  // height -> backer that last timed out on it
 	notes   []Note
@@ -136,14 +148,47 @@ type backer struct {
 	served     int
 	lastAnswer time.Time // when it last answered
 	lastCut    time.Time // when its window was last halved
-	dropped    string    // why it was dropped ("" while in use)
-	silent     bool      // dropped for timeouts, not for lying
+	rtt        rttEstimate
+	backoff    uint   // its timeout is doubled this many times (bursts of timeouts since its last answer)
+	dropped    string // why it was dropped ("" while in use)
+	silent     bool   // dropped for timeouts, not for lying
 }
 
 type request struct {
-	peer     *backer
-	sent     time.Time
-	deadline time.Time
+	peer *backer
+	sent time.Time
+}
+
+// rttEstimate is a smoothed round-trip time and its mean deviation
+// (RFC 6298's SRTT and RTTVAR).
+type rttEstimate struct {
+	srtt, rttvar time.Duration
+	measured     bool
+}
+
+func (e *rttEstimate) add(rtt time.Duration) {
+	if !e.measured {
+		e.srtt, e.rttvar, e.measured = rtt, rtt/2, true
+		return
+	}
+	e.rttvar = (3*e.rttvar + (e.srtt - rtt).Abs()) / 4
+	e.srtt = (7*e.srtt + rtt) / 8
+}
+
+// timeout is how long a request to b may go unanswered: b's round-trip
+// time plus four deviations, or the sync's over all backers while b has
+// not answered yet (so a silent backer is found out as fast as the others
+// answer), or RequestTimeout before any reply; doubled for each burst of
+// timeouts since b last answered (as TCP backs off).
+func (s *Sync) timeout(b *backer) time.Duration {
+	e := b.rtt
+	if !e.measured {
+		e = s.rtt
+	}
+	if !e.measured {
+		return s.cfg.RequestTimeout
+	}
+	return min(s.cfg.RequestTimeout, max(s.cfg.MinRequestTimeout, e.srtt+4*e.rttvar)<<b.backoff)
 }
 
 // conflict is a block that did not link to the verified block below it,
@@ -234,21 +279,34 @@ func (s *Sync) InFlight() int { return len(s.pending) }
 // Poll expires requests older than the timeout and returns the requests to
 // send now. Call it after every event and on a timer.
 func (s *Sync) Poll(now time.Time) []Request {
+	// Which requests expired is decided before any is handled (handling
+	// one changes its backer's timeout), and they are handled in height
+	// order, not map order: the same events give the same requests.
+	s.expired = s.expired[:0]
 	for h, r := range s.pending {
-		if now.Before(r.deadline) {
-			continue
+		if now.Sub(r.sent) >= s.timeout(r.peer) {
+			s.expired = append(s.expired, h)
 		}
+	}
+	slices.Sort(s.expired)
+	for _, h := range s.expired {
+		r := s.pending[h]
 		delete(s.pending, h)
 		b := r.peer
 		b.inflight--
-		// Losses of requests sent before the last answer or the last cut
-		// belong to a burst already counted: one cut and one strike each.
+		// Losses of requests sent before the last cut belong to a burst
+		// already counted: one cut, one strike and one doubling of the
+		// timeout each, so that a stall of the machine or the network,
+		// which times out a whole window at once, costs one strike.
 		if !r.sent.Before(b.lastCut) {
 			b.window = max(1, b.window/2)
 			b.lastCut = now
-		}
-		if !r.sent.Before(b.lastAnswer) {
-			b.strikes++
+			if !r.sent.Before(b.lastAnswer) {
+				b.strikes++
+				if b.rtt.measured { // one that never answered is not waited for longer
+					b.backoff = min(b.backoff+1, 10)
+				}
+			}
 		}
 		s.queueRetry(h, b)
 		if b.strikes >= s.cfg.MaxStrikes && b.dropped == "" {
@@ -270,7 +328,7 @@ func (s *Sync) Poll(now time.Time) []Request {
 		}
 		s.takeWanted(h)
 		b.inflight++
-		s.pending[h] = &request{peer: b, sent: now, deadline: now.Add(s.cfg.RequestTimeout)}
+		s.pending[h] = &request{peer: b, sent: now}
 		out = append(out, Request{Peer: b.addr, Height: h})
 	}
 	return out
@@ -333,7 +391,12 @@ func (s *Sync) OnBlock(peer string, b *chain.Block, now time.Time) Verdict {
 	delete(s.pending, h)
 	delete(s.avoid, h)
 	r.peer.inflight--
-	bk.strikes = 0
+	if r.peer == bk { // a reply to a request sent elsewhere times nothing
+		rtt := now.Sub(r.sent)
+		bk.rtt.add(rtt)
+		s.rtt.add(rtt)
+	}
+	bk.strikes, bk.backoff = 0, 0
 	bk.lastAnswer = now
 	bk.served++
 	bk.window = min(s.cfg.MaxWindow, bk.window+1)

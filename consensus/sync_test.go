@@ -391,6 +391,22 @@ func TestSyncSilentBacker(t *testing.T) {
 			m.run()
 			checkDone(t, m.s, local, 0, src)
 			n, ok := m.noteFor(quiet)
+			if !ok && tc.cfg.MaxWindow != 1 {
+				// A burst of timeouts is one strike and doubles the
+				// backer's timeout: the sync may end before the silent
+				// backer has had MaxStrikes bursts. It must have been left
+				// with the least work.
+				if len(m.notes) != 0 {
+					t.Errorf("notes = %v, want none", m.notes)
+				}
+				for _, b := range threeBackers {
+					if b != quiet && m.asked[quiet] >= m.asked[b] {
+						t.Errorf("silent backer asked %d times, %s only %d", m.asked[quiet], b, m.asked[b])
+					}
+				}
+				t.Logf("done before the silent backer was dropped; asked %v", m.asked)
+				return
+			}
 			if !ok {
 				t.Fatalf("no note for the silent backer; notes %v", m.notes)
 			}
@@ -1169,5 +1185,35 @@ func TestSyncRandomLiarScan(t *testing.T) {
 			t.Fatalf("case %d (liar %s, fork at %d of %d blocks, bad from %d): candidate of %d blocks from %d, top %.12s",
 				i, liar, k, length, badFrom, len(blocks), from, blocks[len(blocks)-1].Hash)
 		}
+	}
+}
+
+// A stall (of our machine or the network) that times out every request in
+// flight at once is one strike per backer, not one per request: the sync
+// goes on with all its backers, and the timeout after it is doubled.
+func TestSyncStallIsOneStrike(t *testing.T) {
+	src := mainChain()[:200]
+	target := groupOf(src, threeBackers...)
+	local := localChain(t, nil)
+	m := honestSim(t, local, target, src, DefaultSyncConfig(testDifficulty))
+	round, stalled := 0, 0
+	m.hook = func(m *sim) { round++ }
+	m.lose = func(Request) bool {
+		if round == 3 { // every reply of one round is lost
+			stalled++
+			return true
+		}
+		return false
+	}
+	m.run()
+	checkDone(t, m.s, local, 0, src)
+	if stalled < 2*len(threeBackers) {
+		t.Fatalf("only %d replies lost in the stall: it did not stall whole windows", stalled)
+	}
+	if len(m.notes) != 0 {
+		t.Errorf("backers dropped after one stall: %v", m.notes)
+	}
+	if got := m.s.Backers(); len(got) != len(threeBackers) {
+		t.Errorf("Backers() = %v after one stall, want all three", got)
 	}
 }

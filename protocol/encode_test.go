@@ -324,3 +324,23 @@ func BenchmarkEncodeGetBlockReply(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 	}
 }
+
+func BenchmarkParseGetBlock(b *testing.B) {
+	data := []byte(`{"type":"GET_BLOCK","height":1234}` + "\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Parse(data)
+		if err != nil || m.(GetBlock).Height != 1234 {
+			b.Fatalf("Parse: %#v, %v", m, err)
+		}
+	}
+}
+
+func BenchmarkEncodeGetBlock(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(GetBlock{Height: 1234}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
