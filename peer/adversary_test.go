@@ -665,3 +665,27 @@ func TestReplyRateAllowsFastSync(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyRateSlowsButNeverBansASync: a fresh node syncing from one
+// source alone asks faster than the source's reply rate. The source drops
+// what is over the rate, the sync slows down and completes, and the
+// syncing node is neither warned about nor banned (it asks, it does not
+// flood).
+func TestReplyRateSlowsButNeverBansASync(t *testing.T) {
+	blocks := chain.Extend(nil, 3_000, testDifficulty, "src", 1_700_000_000)
+	logs := newLogs(t)
+	src := startNode(t, "src", blocks, nil, logTo(logs), withReplyRate(2_000, 200))
+	fresh := startNode(t, "fresh", nil, []netip.AddrPort{src.addr})
+	eventually(t, 60*time.Second, "the sync of 3,000 blocks", func() bool { return fresh.status(t).Height == len(blocks) })
+	st := src.status(t)
+	if st.Counters.RateLimited == 0 {
+		t.Fatal("the sync never ran into the source's reply rate: the test tests nothing")
+	}
+	if o, ok := offender(t, src, fresh.addr); ok && !o.BannedUntil.IsZero() {
+		t.Fatalf("the syncing node was banned: %+v", o)
+	}
+	if n := len(logs.lines(t, "warn")); n != 0 {
+		t.Fatalf("%d warnings at the source:\n%s", n, logs)
+	}
+	t.Logf("%d replies over the rate; sync: %+v", st.Counters.RateLimited, *fresh.status(t).LastSync)
+}

@@ -47,12 +47,17 @@ func (n *Node) noise(addr netip.AddrPort, what string, now time.Time) {
 }
 
 // reply sends m to addr unless addr is over its reply rate; it reports
-// whether m was sent.
+// whether m was sent. GET_BLOCKs over the rate are no offence: a peer
+// syncing from us alone asks as fast as we answer, and the dropped replies
+// slow it down (it resends fewer at a time); other requests over the rate
+// are a flood.
 func (n *Node) reply(to netip.AddrPort, m protocol.Message, now time.Time) bool {
 	if !n.replies.Allow(to, now) {
 		n.stats.RateLimited++
 		n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("reply dropped: over the reply rate")
-		n.offend(to, pointsOverRate, "peer banned: too many requests over the reply rate", nil, now)
+		if _, block := m.(protocol.GetBlockReply); !block {
+			n.offend(to, pointsOverRate, "peer banned: too many requests over the reply rate", nil, now)
+		}
 		return false
 	}
 	n.send(to, m)
