@@ -43,8 +43,8 @@ const (
 	maxReplySources  = 4_096  // addresses the reply rate limiter tracks one by one (the rest share one bucket)
 	forwardRate      = 100    // GOSSIPs per second forwarded for one sender (each to 3 peers)
 	forwardBurst     = 200    // GOSSIPs forwarded at once for one sender
-	replyRate        = 5_000  // replies per second to one address (anti-amplification)
-	replyBurst       = 5_000  // replies at once to one address: a fresh node's sync fits in it
+	replyRate        = 10_000 // replies per second to one address (anti-amplification)
+	replyBurst       = 10_000 // replies at once to one address: a fresh node's sync of a course chain from one source fits in it
 	banScore         = 10     // offence points that get a peer banned (a lie is 10, a malformed datagram 0.1)
 	offenceHalfLife  = time.Minute
 	banDuration      = 5 * time.Minute

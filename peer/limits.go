@@ -70,8 +70,8 @@ func DefaultLimits() Limits {
 // three sources in half a second asks each for about 3,400: within the
 // burst.
 const (
-	DefaultReplyRate  = 5_000
-	DefaultReplyBurst = 5_000
+	DefaultReplyRate  = 10_000
+	DefaultReplyBurst = 10_000
 )
 
 func (l *Limits) withDefaults() {
