@@ -536,33 +536,10 @@ func TestRunLab(t *testing.T) {
 
 // TestBinaryStopsOnSIGTERM builds the command and runs it as a user would.
 func TestBinaryStopsOnSIGTERM(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go tool is needed to build the binary: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "blockpeer")
-	build := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
+	bin := buildBinary(t)
 	run := func(args ...string) (stdout, stderr string, code int) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &exit):
-			code = exit.ExitCode()
-		default:
-			t.Fatalf("blockpeer %q: %v", args, err)
-		}
-		return o.String(), e.String(), code
+		return runBinary(t, bin, nil, args...)
 	}
 	if stdout, _, code := run("-h"); code != 0 || !strings.Contains(stdout, "Usage: blockpeer -name NAME") || !strings.Contains(stdout, "-peers") {
 		t.Errorf("blockpeer -h: exit %d, stdout %q; want 0 and the usage", code, stdout)
