@@ -5,6 +5,7 @@
 //	go run . -port 8993 -name xyz      join the course network
 //	go run . lab                       a whole network on 127.0.0.1
 //	go run . check HOST:PORT           a conformance report for any peer
+//	go run . export | verify | bench   chain files and the performance table
 package main
 
 import (
@@ -92,7 +93,8 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 		fmt.Fprintf(out, "Usage: blockpeer -name NAME [flags]   join a network\n       blockpeer lab [flags]          run a whole network on 127.0.0.1 (blockpeer lab -h)\n"+
 			"       blockpeer export [flags]       write a stored chain as a chain file to stdout (blockpeer export -h)\n"+
 			"       blockpeer verify FILE          check a chain file (blockpeer verify -h)\n"+
-			"       blockpeer ask|shell|check HOST:PORT ...   poke at one peer, check its conformance (blockpeer check -h)\n\nFlags:\n")
+			"       blockpeer ask|shell|check HOST:PORT ...   poke at one peer, check its conformance (blockpeer check -h)\n"+
+			"       blockpeer bench [flags]        measure sync, serve, verify, mine and gossip beside their limits (blockpeer bench -h)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.IntVar(&f.port, "port", defaultPort, "UDP port to listen on")
