@@ -8,6 +8,7 @@ package peer_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -581,20 +582,23 @@ func TestCatalogueJunk(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		datagram string
+		count    int // 0: 300
 	}{
-		{"not JSON", "hello there\n"},
-		{"truncated JSON", `{"type":"STATS_REPLY","height":5,"ha`},
-		{"deeply nested JSON", strings.Repeat("[", 30_000) + strings.Repeat("]", 30_000)},
-		{"64 KB datagram", big},
-		{"unknown type", `{"type":"MINE_FOR_ME","height":1}`},
-		{"STATS_REPLY from an address never asked", `{"type":"STATS_REPLY","height":99,"hash":"` + strings.Repeat("0", 64) + `"}`},
-		{"GET_BLOCK_REPLY from an address never asked", encode(t, protocol.GetBlockReply{Block: blocks[4]})},
+		{"not JSON", "hello there\n", 0},
+		{"truncated JSON", `{"type":"STATS_REPLY","height":5,"ha`, 0},
+		{"deeply nested JSON", strings.Repeat("[", 30_000) + strings.Repeat("]", 30_000), 0},
+		{"64 KB datagram", big, 0},
+		// The spec has unknown types ignored: a ban takes a flood.
+		{"unknown type", `{"type":"MINE_FOR_ME","height":1}`, 1_500},
+		{"STATS_REPLY from an address never asked", `{"type":"STATS_REPLY","height":99,"hash":"` + strings.Repeat("0", 64) + `"}`, 0},
+		{"GET_BLOCK_REPLY from an address never asked", encode(t, protocol.GetBlockReply{Block: blocks[4]}), 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logs := newLogs(t)
 			node := startNode(t, "node", blocks, nil, logTo(logs))
 			r, probe := newRaw(t), newRaw(t)
-			flood(t, r, probe, node, 300, func(int) []byte { return []byte(c.datagram) })
+			count := cmp.Or(c.count, 300)
+			flood(t, r, probe, node, count, func(int) []byte { return []byte(c.datagram) })
 			answersStats(t, node, blocks)
 			holdsValid(t, node, blocks)
 			exactlyOneWarning(t, logs, r.addr)
@@ -602,8 +606,8 @@ func TestCatalogueJunk(t *testing.T) {
 			if o, ok := offender(t, node, r.addr); !ok || o.BannedUntil.IsZero() {
 				t.Fatalf("junk sender not banned: %+v", st.Offenders)
 			}
-			if st.Counters.FromBanned == 0 || st.Counters.Received < 300 {
-				t.Fatalf("counters %+v: want 300 received, some dropped unread from the banned sender", st.Counters)
+			if st.Counters.FromBanned == 0 || st.Counters.Received < count {
+				t.Fatalf("counters %+v: want %d received, some dropped unread from the banned sender", st.Counters, count)
 			}
 		})
 	}
@@ -688,4 +692,26 @@ func TestReplyRateSlowsButNeverBansASync(t *testing.T) {
 		t.Fatalf("%d warnings at the source:\n%s", n, logs)
 	}
 	t.Logf("%d replies over the rate; sync: %+v", st.Counters.RateLimited, *fresh.status(t).LastSync)
+}
+
+// TestUnknownTypesAreIgnored: a peer that now and then sends a message of
+// a type the spec does not know (an extension) is neither warned about nor
+// banned: the spec has such datagrams ignored.
+func TestUnknownTypesAreIgnored(t *testing.T) {
+	blocks := chain.Extend(nil, 5, testDifficulty, "chain", 1_700_000_000)
+	logs := newLogs(t)
+	node := startNode(t, "node", blocks, nil, logTo(logs))
+	r, probe := newRaw(t), newRaw(t)
+	flood(t, r, probe, node, 300, func(i int) []byte { return []byte(fmt.Sprintf(`{"type":"PING","seq":%d}`, i)) })
+	answersStats(t, node, blocks)
+	if o, ok := offender(t, node, r.addr); ok && !o.BannedUntil.IsZero() {
+		t.Fatalf("a sender of 300 unknown types was banned: %+v", o)
+	}
+	if n := len(logs.lines(t, "warn")); n != 0 {
+		t.Fatalf("%d warnings:\n%s", n, logs)
+	}
+	r.send(node.addr, protocol.Stats{})
+	if r.recvType(protocol.TypeStatsReply, 2*time.Second) == nil {
+		t.Fatal("the sender of unknown types gets no STATS_REPLY")
+	}
 }

@@ -107,9 +107,11 @@ const (
 	pointsLacking = 5   // claimed a chain and could not serve it
 	pointsSilent  = 3   // went silent in the middle of a sync
 	pointsNoise   = 0.1 // a malformed or unsolicited datagram
-	// pointsOverRate is for a STATS or GOSSIP beyond the reply rate, or a
-	// GOSSIP beyond the forward rate: a flood. (A GET_BLOCK beyond the rate
-	// is no offence: an honest peer syncing from us alone sends them.)
+	// pointsOverRate is for a STATS or GOSSIP beyond the reply rate, a
+	// GOSSIP beyond the forward rate, or a datagram of an unknown type
+	// (which the spec has peers ignore): only a flood adds up to a ban.
+	// (A GET_BLOCK beyond the rate is no offence: an honest peer syncing
+	// from us alone sends them.)
 	pointsOverRate = 0.01
 )
 

@@ -243,6 +243,12 @@ func (n *Node) handle(p Packet, now time.Time) {
 	if err != nil {
 		n.stats.Dropped++
 		n.log.Debug().Err(err).Str("from", p.From.String()).Msg("dropped datagram")
+		if errors.Is(err, protocol.ErrUnknownType) {
+			// The spec has peers ignore unknown types: a peer may speak an
+			// extension now and then; only a flood of them is an offence.
+			n.offend(p.From, pointsOverRate, "peer banned: too many datagrams of unknown types", nil, now)
+			return
+		}
 		n.noise(p.From, "malformed datagrams", now)
 		return
 	}
