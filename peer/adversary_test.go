@@ -269,14 +269,7 @@ func TestCatalogueStatsReplies(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bad := startBad(t, serving(c.stats, c.serve))
-			src := startNode(t, "src", honest, nil)
-			logs := newLogs(t)
-			fresh := startNode(t, "fresh", nil, []netip.AddrPort{bad.addr, src.addr}, logTo(logs))
-			eventually(t, 15*time.Second, "the fresh node to adopt the honest chain", func() bool {
-				return fresh.status(t).Tip == honest[len(honest)-1].Hash
-			})
-			holdsValid(t, fresh, honest)
-			answersStats(t, fresh, honest)
+			fresh, logs := syncBesideLiar(t, bad.addr, honest)
 			if !c.liar {
 				time.Sleep(300 * time.Millisecond)
 				if n := len(logs.lines(t, "warn")); n != 0 {
@@ -345,14 +338,7 @@ func TestCatalogueBadBlocks(t *testing.T) {
 				}
 				return []string{c.reply(h)}
 			}))
-			src := startNode(t, "src", honest, nil)
-			logs := newLogs(t)
-			fresh := startNode(t, "fresh", nil, []netip.AddrPort{bad.addr, src.addr}, logTo(logs))
-			eventually(t, 15*time.Second, "the fresh node to adopt the honest chain", func() bool {
-				return fresh.status(t).Tip == honest[len(honest)-1].Hash
-			})
-			holdsValid(t, fresh, honest)
-			answersStats(t, fresh, honest)
+			fresh, logs := syncBesideLiar(t, bad.addr, honest)
 			if bad.getBlocks.Load() == 0 {
 				t.Fatal("the liar's chain was never fetched")
 			}
@@ -505,6 +491,23 @@ func flood(t *testing.T, r, probe *raw, node *testNode, n int, datagram func(i i
 			}
 		}
 	}
+}
+
+// syncBesideLiar starts an honest source holding honest and a fresh node
+// that joins it and liar, and waits until the fresh node has adopted the
+// honest chain, holds it valid and answers STATS. It returns the fresh
+// node and its log.
+func syncBesideLiar(t *testing.T, liar netip.AddrPort, honest []*chain.Block) (*testNode, *logBuf) {
+	t.Helper()
+	src := startNode(t, "src", honest, nil)
+	logs := newLogs(t)
+	fresh := startNode(t, "fresh", nil, []netip.AddrPort{liar, src.addr}, logTo(logs))
+	eventually(t, 15*time.Second, "the fresh node to adopt the honest chain", func() bool {
+		return fresh.status(t).Tip == honest[len(honest)-1].Hash
+	})
+	holdsValid(t, fresh, honest)
+	answersStats(t, fresh, honest)
+	return fresh, logs
 }
 
 // withReplyRate sets the node's reply rate limit.
