@@ -102,25 +102,14 @@ type badPeer struct {
 
 func startBad(t *testing.T, answer func(bp *badPeer, m protocol.Message) []string) *badPeer {
 	bp := &badPeer{raw: newRaw(t)}
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := bp.conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			m, err := protocol.Parse(buf[:n])
-			if err != nil {
-				continue
-			}
-			if _, ok := m.(protocol.GetBlock); ok {
-				bp.getBlocks.Add(1)
-			}
-			for _, d := range answer(bp, m) {
-				bp.conn.WriteToUDPAddrPort([]byte(d), from)
-			}
+	bp.serve(func(from netip.AddrPort, m protocol.Message) {
+		if _, ok := m.(protocol.GetBlock); ok {
+			bp.getBlocks.Add(1)
 		}
-	}()
+		for _, d := range answer(bp, m) {
+			bp.conn.WriteToUDPAddrPort([]byte(d), from)
+		}
+	})
 	return bp
 }
 

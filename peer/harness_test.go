@@ -206,44 +206,50 @@ type fakePeer struct {
 	out    *raw // when set, replies go out from this other socket
 }
 
-func startFake(t *testing.T, blocks []*chain.Block) *fakePeer {
-	f := &fakePeer{raw: newRaw(t), blocks: blocks}
+// serve handles, on its own goroutine until the socket closes, every
+// datagram r receives that parses as a message; the rest are skipped.
+func (r *raw) serve(handle func(from netip.AddrPort, m protocol.Message)) {
 	go func() {
 		buf := make([]byte, 65536)
 		for {
-			n, from, err := f.conn.ReadFromUDPAddrPort(buf)
+			n, from, err := r.conn.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return
 			}
-			m, err := protocol.Parse(buf[:n])
-			if err != nil {
-				continue
-			}
-			f.mu.Lock()
-			silent, stall := f.silent, f.stall
-			f.mu.Unlock()
-			if silent {
-				continue
-			}
-			switch m := m.(type) {
-			case protocol.Stats:
-				top := blocks[len(blocks)-1]
-				f.reply(from, protocol.StatsReply{Height: len(blocks), Hash: top.Hash})
-			case protocol.GetBlock:
-				if stall {
-					continue
-				}
-				f.mu.Lock()
-				f.served++
-				f.mu.Unlock()
-				var b *chain.Block
-				if m.Height >= 0 && m.Height < len(blocks) {
-					b = blocks[m.Height]
-				}
-				f.reply(from, protocol.GetBlockReply{Block: b})
+			if m, err := protocol.Parse(buf[:n]); err == nil {
+				handle(from, m)
 			}
 		}
 	}()
+}
+
+func startFake(t *testing.T, blocks []*chain.Block) *fakePeer {
+	f := &fakePeer{raw: newRaw(t), blocks: blocks}
+	f.serve(func(from netip.AddrPort, m protocol.Message) {
+		f.mu.Lock()
+		silent, stall := f.silent, f.stall
+		f.mu.Unlock()
+		if silent {
+			return
+		}
+		switch m := m.(type) {
+		case protocol.Stats:
+			top := blocks[len(blocks)-1]
+			f.reply(from, protocol.StatsReply{Height: len(blocks), Hash: top.Hash})
+		case protocol.GetBlock:
+			if stall {
+				return
+			}
+			f.mu.Lock()
+			f.served++
+			f.mu.Unlock()
+			var b *chain.Block
+			if m.Height >= 0 && m.Height < len(blocks) {
+				b = blocks[m.Height]
+			}
+			f.reply(from, protocol.GetBlockReply{Block: b})
+		}
+	})
 	return f
 }
 
