@@ -34,7 +34,7 @@ const (
 	maxPeers         = 1_000  // membership table
 	maxSeenIDs       = 20_000 // gossip ids remembered (forward each once); ~300 live on the course network
 	maxOurIDs        = 1_000  // our own GOSSIP ids, recognised when they come back
-	maxBadChains     = 1_024  // chains marked bad
+	maxExclusions    = 1_024  // (peer, chain) pairs refused after a lie
 	maxTallyReports  = 2_000  // STATS replies counted per consensus round
 	maxSyncWindow    = 64     // GET_BLOCKs in flight to one backer
 	maxSyncLookahead = 4_096  // heights requested beyond the verified prefix (blocks held unverified)
@@ -56,7 +56,7 @@ func courseLimits() peer.Limits {
 	return peer.Limits{
 		SeenIDs:         maxSeenIDs,
 		OurIDs:          maxOurIDs,
-		BadChains:       maxBadChains,
+		Exclusions:      maxExclusions,
 		TallyReports:    maxTallyReports,
 		SyncWindow:      maxSyncWindow,
 		SyncLookahead:   maxSyncLookahead,

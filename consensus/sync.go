@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -28,6 +29,13 @@ type SyncConfig struct {
 	MaxWindow         int // most requests in flight per backer
 	MaxStrikes        int // consecutive timeouts before a backer is dropped
 	Lookahead         int // most heights requested beyond the verified prefix
+	// MaxLies is how many invalid blocks a backer may send in answer to
+	// our requests before it is dropped as a liar: one alone may be a
+	// forgery with its source address.
+	MaxLies int
+	// StallTimeout ends a sync that verified nothing for this long: a
+	// sync must not hold the node while its backers trickle or loop.
+	StallTimeout time.Duration
 }
 
 // DefaultSyncConfig returns the settings used on the course network.
@@ -40,6 +48,8 @@ func DefaultSyncConfig(difficulty int) SyncConfig {
 		MaxWindow:         64,
 		MaxStrikes:        6,
 		Lookahead:         4096,
+		MaxLies:           2,
+		StallTimeout:      8 * time.Second,
 	}
 }
 
@@ -64,6 +74,12 @@ func (c SyncConfig) withDefaults() SyncConfig {
 	if c.Lookahead <= 0 {
 		c.Lookahead = d.Lookahead
 	}
+	if c.MaxLies <= 0 {
+		c.MaxLies = d.MaxLies
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = max(d.StallTimeout, time.Duration(c.MaxStrikes+2)*c.RequestTimeout)
+	}
 	return c
 }
 
@@ -84,7 +100,7 @@ func (p Phase) String() string {
 
 // Request is a GET_BLOCK to send.
 type Request struct {
-	Peer   string
+	Peer   netip.AddrPort
 	Height int
 }
 
@@ -102,6 +118,10 @@ const (
 // ErrNoBackers is the failure of a sync whose every backer was dropped.
 var ErrNoBackers = errors.New("no backer left")
 
+// ErrStalled is the failure of a sync that verified nothing for
+// SyncConfig.StallTimeout.
+var ErrStalled = errors.New("no progress")
+
 // Sync downloads and verifies the chain of one Group. It first finds where
 // our chain and theirs part (a binary search over GET_BLOCK, one probe in
 // flight), then fetches the heights above that point with many requests in
@@ -116,10 +136,11 @@ type Sync struct {
 	bad    bool
 
 	backers []*backer
-	byAddr  map[string]*backer
+	byAddr  map[netip.AddrPort]*backer
 	rr      int         // round-robin start among equally free backers
 	rtt     rttEstimate // over all backers, for a backer not yet measured
 
+	anon    *backer          // stands in as the supplier of strangers' blocks
 	pending map[int]*request // height -> request in flight
 	expired []int            // scratch for Poll: heights timed out, ascending
 	retry   []int            // heights to ask again, ascending
@@ -127,8 +148,16 @@ type Sync struct {
 	notes   []Note
 
 	// Searching: our chain and theirs agree at lo (-1: nowhere) and differ
-	// at hi; probe is the height asked.
+	// at hi; probe is the height asked. probers are the backers whose
+	// answers placed the fork point; prober, when set, is the one backer
+	// a repeated search asks (see refute); searches counts the searches.
 	lo, hi, probe int
+	probers       map[*backer]bool
+	prober        *backer
+	searches      int
+
+	lastProgress time.Time // when a block was last verified or a probe answered
+	at           time.Time // the time of the event being handled
 
 	// Fetching: heights from..to-1, next is the lowest never asked.
 	from, to, next int
@@ -141,10 +170,11 @@ type Sync struct {
 }
 
 type backer struct {
-	addr       string
+	addr       netip.AddrPort
 	window     int
 	inflight   int
 	strikes    int
+	lies       int // invalid blocks sent in answer to our requests
 	served     int
 	lastAnswer time.Time // when it last answered
 	lastCut    time.Time // when its window was last halved
@@ -198,9 +228,14 @@ type conflict struct {
 	err  error
 }
 
+// received is a block not yet verified: sent by peer in answer to our
+// request, or, when stranger is set, by another address in answer to a
+// request to peer. A stranger's block is used when it verifies (its
+// content proves itself) but never counts for or against peer.
 type received struct {
-	block *chain.Block
-	peer  *backer
+	block    *chain.Block
+	peer     *backer
+	stranger bool
 }
 
 // NewSync starts downloading target's chain from its backers, on top of
@@ -210,12 +245,13 @@ func NewSync(target Group, local LocalChain, cfg SyncConfig) *Sync {
 		cfg:       cfg.withDefaults(),
 		target:    target.Key,
 		local:     local,
-		byAddr:    make(map[string]*backer),
+		byAddr:    make(map[netip.AddrPort]*backer),
 		pending:   make(map[int]*request),
 		avoid:     make(map[int]*backer),
 		conflicts: make(map[int]conflict),
 		have:      make(map[int]received),
 		probe:     -1,
+		anon:      &backer{},
 	}
 	for _, addr := range target.Backers {
 		if s.byAddr[addr] != nil {
@@ -233,9 +269,34 @@ func NewSync(target Group, local LocalChain, cfg SyncConfig) *Sync {
 	if shared == 0 {
 		s.startFetch(0)
 	} else {
-		s.lo, s.hi, s.probe = -1, shared, shared-1
+		s.search(shared, nil)
 	}
 	return s
+}
+
+// search starts the search for the fork point below hi (theirs and ours
+// differ there or above), asking prober alone when it is set. A search
+// begun again drops what the last one fetched: it stood on a fork point
+// that the chain being fetched contradicts.
+func (s *Sync) search(hi int, prober *backer) {
+	s.phase = Searching
+	s.lo, s.hi, s.probe = -1, hi, hi-1
+	s.prober = prober
+	s.probers = make(map[*backer]bool)
+	s.searches++
+	s.from, s.to, s.next = 0, 0, 0
+	s.extended = false
+	clear(s.have)
+	clear(s.conflicts)
+	clear(s.avoid)
+	s.verified, s.suppliers, s.retry = nil, nil, nil
+	for h, r := range s.pending {
+		delete(s.pending, h)
+		r.peer.inflight--
+	}
+	if s.hi-s.lo <= 1 {
+		s.startFetch(s.lo + 1)
+	}
 }
 
 // Target returns the chain being fetched.
@@ -262,9 +323,20 @@ func (s *Sync) Progress() (verified, total int) { return len(s.verified), s.to -
 // from upwards, to be adopted on top of our first from blocks.
 func (s *Sync) Result() (from int, blocks []*chain.Block) { return s.from, s.verified }
 
+// Settled returns the leading verified blocks that nothing disputes: those
+// below every height where two backers' blocks disagree. Only these may
+// be kept before the sync is done (see the node's keepVerified).
+func (s *Sync) Settled() (from int, blocks []*chain.Block) {
+	n := len(s.verified)
+	for h := range s.conflicts {
+		n = min(n, max(0, h-1-s.from))
+	}
+	return s.from, s.verified[:n]
+}
+
 // Backers returns the addresses still in use.
-func (s *Sync) Backers() []string {
-	var out []string
+func (s *Sync) Backers() []netip.AddrPort {
+	var out []netip.AddrPort
 	for _, b := range s.backers {
 		if b.dropped == "" {
 			out = append(out, b.addr)
@@ -279,6 +351,13 @@ func (s *Sync) InFlight() int { return len(s.pending) }
 // Poll expires requests older than the timeout and returns the requests to
 // send now. Call it after every event and on a timer.
 func (s *Sync) Poll(now time.Time) []Request {
+	s.at = now
+	if s.lastProgress.IsZero() {
+		s.lastProgress = now
+	}
+	if s.phase < Done && now.Sub(s.lastProgress) >= s.cfg.StallTimeout {
+		s.stall(now)
+	}
 	// Which requests expired is decided before any is handled (handling
 	// one changes its backer's timeout), and they are handled in height
 	// order, not map order: the same events give the same requests.
@@ -322,7 +401,14 @@ func (s *Sync) Poll(now time.Time) []Request {
 		if !ok {
 			break
 		}
-		b := s.pick(s.avoid[h])
+		var b *backer
+		if s.phase == Searching && s.prober != nil && s.prober.dropped == "" {
+			if s.prober.window > s.prober.inflight {
+				b = s.prober
+			}
+		} else {
+			b = s.pick(s.avoid[h])
+		}
 		if b == nil {
 			break
 		}
@@ -337,9 +423,12 @@ func (s *Sync) Poll(now time.Time) []Request {
 // Note is something a Sync learned about a peer that the node should log:
 // a backer that lied, lacked blocks it claimed, or went silent.
 type Note struct {
-	Peer string
+	Peer netip.AddrPort
 	Kind NoteKind
 	Err  error
+	// Zeros, for NoteOtherDifficulty, is how many trailing zeros the
+	// hash of the backer's block had.
+	Zeros int
 }
 
 // NoteKind says how a backer failed.
@@ -347,13 +436,17 @@ type NoteKind int
 
 // The kinds of Note, worst first.
 const (
-	NoteLied    NoteKind = iota // served an invalid block or another fork
+	NoteLied    NoteKind = iota // served invalid blocks or another fork
 	NoteLacking                 // claimed a chain it could not serve
 	NoteSilent                  // stopped answering
+	// NoteOtherDifficulty: its blocks are well formed but their hashes
+	// have fewer trailing zeros than our difficulty: it is on another
+	// network, or we are. No lie.
+	NoteOtherDifficulty
 )
 
 func (k NoteKind) String() string {
-	return [...]string{"lied", "lacking", "silent"}[k]
+	return [...]string{"lied", "lacking", "silent", "other difficulty"}[k]
 }
 
 // TakeNotes returns and forgets the notes gathered since the last call.
@@ -370,38 +463,37 @@ func (s *Sync) Moved() bool {
 	return s.phase == Done && len(s.verified) > 0 && s.prevHash != s.target.Hash
 }
 
-// OnBlock hands the Sync a block received from peer in a GET_BLOCK_REPLY.
-// A block nobody asked for is Unsolicited; a block that fails the field
-// checks or, later, does not link to the verified chain below it gets its
-// sender dropped as a liar (see TakeNotes).
-func (s *Sync) OnBlock(peer string, b *chain.Block, now time.Time) Verdict {
-	bk := s.byAddr[peer]
-	if bk == nil || (bk.dropped != "" && !bk.silent) || s.phase >= Done {
-		return Unsolicited
-	}
+// OnBlock hands the Sync a block received from the address from in a
+// GET_BLOCK_REPLY. A backer's block answers its request for that height;
+// an invalid one counts against it, and MaxLies of them, or a block that
+// does not link to its own block below, get it dropped as a liar (see
+// TakeNotes). A block from an address that is no backer (some peers answer
+// from another socket) may fill a request in flight to any backer: it is
+// used when it verifies, and counts for nobody and against nobody.
+func (s *Sync) OnBlock(from netip.AddrPort, b *chain.Block, now time.Time) Verdict {
+	s.at = now
+	bk := s.byAddr[from]
 	h := b.Height
 	r, ok := s.pending[h]
-	if !ok {
+	if s.phase >= Done || !ok || bk != nil && bk.dropped != "" && !bk.silent {
 		return Unsolicited
 	}
+	if bk == nil || r.peer != bk {
+		return s.onStrangerBlock(b, r)
+	}
 	if err := chain.CheckFields(b, s.cfg.Difficulty); err != nil {
-		s.lied(bk, fmt.Errorf("block %d: %w", h, err))
+		if zeros, other := otherDifficulty(b, err); other {
+			s.drop(bk, NoteOtherDifficulty, fmt.Errorf("block %d: %w", h, err))
+			s.notes[len(s.notes)-1].Zeros = zeros
+			return Lied
+		}
+		s.wrong(bk, fmt.Errorf("block %d: %w", h, err))
 		return Lied
 	}
-	delete(s.pending, h)
-	delete(s.avoid, h)
-	r.peer.inflight--
-	if r.peer == bk { // a reply to a request sent elsewhere times nothing
-		rtt := now.Sub(r.sent)
-		bk.rtt.add(rtt)
-		s.rtt.add(rtt)
-	}
-	bk.strikes, bk.backoff = 0, 0
-	bk.lastAnswer = now
+	s.answered(h, r, true)
 	bk.served++
-	bk.window = min(s.cfg.MaxWindow, bk.window+1)
 	if s.phase == Searching {
-		s.onProbe(h, b, bk)
+		s.onProbe(h, b, bk, false)
 	} else if h >= s.from+len(s.verified) {
 		s.have[h] = received{block: b, peer: bk}
 		s.advance()
@@ -409,11 +501,64 @@ func (s *Sync) OnBlock(peer string, b *chain.Block, now time.Time) Verdict {
 	return Accepted
 }
 
+// onStrangerBlock takes a block for request r from an address other than
+// the backer asked: it fills the request for pacing, and is used if it
+// verifies; it says nothing for or against anyone.
+func (s *Sync) onStrangerBlock(b *chain.Block, r *request) Verdict {
+	if chain.CheckFields(b, s.cfg.Difficulty) != nil {
+		return Unsolicited
+	}
+	h := b.Height
+	s.answered(h, r, true)
+	if s.phase == Searching {
+		s.onProbe(h, b, r.peer, true)
+	} else if h >= s.from+len(s.verified) {
+		s.have[h] = received{block: b, peer: r.peer, stranger: true}
+		s.advance()
+	}
+	return Accepted
+}
+
+// answered books the answer to request r for height h: the backer asked
+// gets its window back and, when timed, a round-trip sample.
+func (s *Sync) answered(h int, r *request, timed bool) {
+	now := s.at
+	delete(s.pending, h)
+	delete(s.avoid, h)
+	bk := r.peer
+	bk.inflight--
+	if timed {
+		rtt := now.Sub(r.sent)
+		bk.rtt.add(rtt)
+		s.rtt.add(rtt)
+	}
+	bk.strikes, bk.backoff = 0, 0
+	bk.lastAnswer = now
+	bk.window = min(s.cfg.MaxWindow, bk.window+1)
+}
+
+// otherDifficulty reports whether a block failed CheckFields only for its
+// difficulty, with a hash of at least one trailing zero (a block of a
+// network at another difficulty), and how many zeros its hash has.
+func otherDifficulty(b *chain.Block, err error) (zeros int, other bool) {
+	if !errors.Is(err, chain.ErrDifficulty) {
+		return 0, false
+	}
+	for zeros < len(b.Hash) && b.Hash[len(b.Hash)-1-zeros] == '0' {
+		zeros++
+	}
+	if b.Height == 0 && chain.ComputeHash("", b) != b.Hash {
+		return zeros, false // a genesis is checked in full
+	}
+	return zeros, zeros > 0
+}
+
 // OnMissing tells the Sync that peer answered "no such block" (nulls,
 // "None", a non-block) for height, or for an unknown height (-1) when the
 // reply did not say. A backer that cannot serve a block of the chain it
 // claimed is dropped.
-func (s *Sync) OnMissing(peer string, height int, now time.Time) Verdict {
+func (s *Sync) OnMissing(peer netip.AddrPort, height int, now time.Time) Verdict {
+	s.at = now
 	bk := s.byAddr[peer]
 	if bk == nil || bk.dropped != "" || s.phase >= Done {
 		return Unsolicited
@@ -425,11 +570,10 @@ func (s *Sync) OnMissing(peer string, height int, now time.Time) Verdict {
 				height, n = h, n+1
 			}
 		}
-		if n == 0 {
+		if n != 1 {
+			// Nothing or several in flight: a late answer to some
+			// earlier request, maybe not ours to count. No blame.
 			return Unsolicited
-		}
-		if n > 1 {
-			height = -1
 		}
 	}
 	if r, ok := s.pending[height]; ok && r.peer == bk && s.extended && height == s.to-1 {
@@ -447,15 +591,19 @@ func (s *Sync) OnMissing(peer string, height int, now time.Time) Verdict {
 	return Lacking
 }
 
-func (s *Sync) onProbe(h int, b *chain.Block, bk *backer) {
+func (s *Sync) onProbe(h int, b *chain.Block, bk *backer, stranger bool) {
 	if h != s.probe {
 		return
 	}
+	if !stranger {
+		s.probers[bk] = true
+	}
+	s.lastProgress = s.at
 	if b.Hash == s.local.HashAt(h) {
 		s.lo = h
 	} else {
 		s.hi = h
-		s.have[h] = received{block: b, peer: bk}
+		s.have[h] = received{block: b, peer: bk, stranger: stranger}
 	}
 	if s.hi-s.lo <= 1 {
 		s.startFetch(s.lo + 1)
@@ -465,6 +613,7 @@ func (s *Sync) onProbe(h int, b *chain.Block, bk *backer) {
 }
 
 func (s *Sync) startFetch(from int) {
+	s.lastProgress = s.at
 	s.phase = Fetching
 	s.probe = -1
 	s.from, s.to, s.next = from, s.target.Height, from
@@ -503,12 +652,16 @@ func (s *Sync) advance() {
 			return
 		}
 		delete(s.have, vn)
+		supplier := r.peer
+		if r.stranger {
+			supplier = s.anon
+		}
 		err := chain.Validate(r.block, s.prevHash, vn, s.cfg.Difficulty)
 		if err == nil {
-			if c, ok := s.conflicts[vn]; ok && c.peer != r.peer && s.supplier(vn-1) != r.peer {
-				// Two other backers agree where this one disagreed: it lied.
+			if c, ok := s.conflicts[vn]; ok && c.peer != supplier && s.supplier(vn-1) != supplier {
+				// Two others agree where this one disagreed: it lied.
 				delete(s.conflicts, vn)
-				s.lied(c.peer, c.err)
+				s.wrong(c.peer, c.err)
 				if vn != s.from+len(s.verified) { // its blocks below were rolled back
 					s.have[vn] = r
 					continue
@@ -516,29 +669,81 @@ func (s *Sync) advance() {
 			}
 			delete(s.conflicts, vn)
 			s.verified = append(s.verified, r.block)
-			s.suppliers = append(s.suppliers, r.peer)
+			s.suppliers = append(s.suppliers, supplier)
 			s.prevHash = r.block.Hash
+			s.lastProgress = s.at
+			if r.block.Hash == s.target.Hash && vn+1 < s.to {
+				s.to = vn + 1 // the chain is lower than reported: it ends here
+			}
 			continue
 		}
 		below := s.supplier(vn - 1)
-		if !errors.Is(err, chain.ErrHash) || below == nil || below == r.peer {
-			// Invalid in itself, or inconsistent with its own sender's
-			// block below: the sender lied.
+		switch {
+		case r.stranger:
+			// Anyone's block that does not link is dropped, and its
+			// height asked again: it says nothing about anyone.
 			s.queueRetry(vn, nil)
-			s.lied(r.peer, err)
-			continue
+		case vn == s.from && vn > 0 && errors.Is(err, chain.ErrHash):
+			s.refute(r, err)
+		case !errors.Is(err, chain.ErrHash) || below == nil || below == r.peer:
+			// Invalid in itself, or inconsistent with its own sender's
+			// block below: a wrong answer of the sender.
+			s.queueRetry(vn, nil)
+			s.wrong(r.peer, err)
+		default:
+			// Block vn does not link to block vn-1 from another backer:
+			// one of the two serves another fork. Ask a third backer for
+			// vn; if its block disagrees too, the block below is the odd
+			// one out.
+			if below.dropped != "" {
+				// The block below came from a backer since dropped:
+				// nothing vouches for it any more.
+				s.have[vn] = r
+				s.forget(below)
+				continue
+			}
+			if first, ok := s.conflicts[vn]; !ok || first.peer == r.peer {
+				s.conflicts[vn] = conflict{peer: r.peer, err: err}
+				s.queueRetry(vn, r.peer)
+				continue
+			}
+			delete(s.conflicts, vn)
+			s.have[vn] = r
+			s.wrong(below, fmt.Errorf("block %d disagrees with blocks %d of two other backers", vn-1, vn))
 		}
-		// Block vn does not link to block vn-1 from another backer: one of
-		// the two serves another fork. Ask a third backer for vn; if its
-		// block disagrees too, the block below is the odd one out.
-		if first, ok := s.conflicts[vn]; !ok || first.peer == r.peer {
-			s.conflicts[vn] = conflict{peer: r.peer, err: err}
-			s.queueRetry(vn, r.peer)
-			continue
-		}
-		delete(s.conflicts, vn)
-		s.have[vn] = r
-		s.lied(below, fmt.Errorf("block %d disagrees with blocks %d of two other backers", vn-1, vn))
+	}
+}
+
+// refute handles a backer's block at the fork point that does not link to
+// our block below it. That is evidence against the fork point, not against
+// the block's sender: the probe answers that put the fork point there may
+// have been one liar's. Unless the sender placed the fork point itself
+// (then it contradicts itself), the search runs again, asking the sender
+// alone; a backer that lies to it contradicts itself in turn.
+func (s *Sync) refute(r received, err error) {
+	switch {
+	case s.probers[r.peer]:
+		s.queueRetry(s.from, nil)
+		s.wrong(r.peer, fmt.Errorf("its block %d does not link to the block %d it said we share: %w", s.from, s.from-1, err))
+	case s.searches > len(s.backers):
+		s.phase, s.bad = Failed, false
+		s.err = fmt.Errorf("the fork point was contradicted %d times", s.searches)
+	default:
+		s.search(s.from, r.peer) // theirs and ours differ at from-1 at the latest
+	}
+}
+
+// wrong books a wrong answer of b to one of our requests; MaxLies of them
+// get it dropped as a liar. The stand-in for strangers' blocks is never
+// dropped: its blocks that others contradict are forgotten.
+func (s *Sync) wrong(b *backer, err error) {
+	if b == s.anon {
+		s.forget(b)
+		return
+	}
+	b.lies++
+	if b.lies >= s.cfg.MaxLies || b.dropped != "" {
+		s.lied(b, err)
 	}
 }
 
@@ -588,7 +793,7 @@ func (s *Sync) forget(b *backer) {
 	}
 }
 
-// lied drops b for serving an invalid block or another fork, and forgets
+// lied drops b for serving invalid blocks or another fork, and forgets
 // the blocks only it vouches for (also when it was dropped before).
 func (s *Sync) lied(b *backer, err error) {
 	err = fmt.Errorf("sent an invalid block: %w", err)
@@ -609,8 +814,13 @@ func (s *Sync) drop(b *backer, kind NoteKind, why error) {
 	silent := kind == NoteSilent
 	s.notes = append(s.notes, Note{Peer: b.addr, Kind: kind, Err: why})
 	b.dropped, b.silent = why.Error(), silent
-	if !silent {
-		s.forget(b) // a liar's or a lacking backer's blocks may be another fork's
+	// A candidate holds no block whose only source is gone and that
+	// anyone disputes: a liar's or a lacking backer's blocks may be
+	// another fork's, and a silent one may have sent a block of another
+	// chain and gone quiet. A silent backer's undisputed blocks stay (a
+	// source that goes away mid-sync leaves a valid prefix).
+	if !silent || len(s.conflicts) > 0 {
+		s.forget(b)
 	}
 	for h, r := range s.pending {
 		if r.peer == b {
@@ -625,6 +835,19 @@ func (s *Sync) drop(b *backer, kind NoteKind, why error) {
 		}
 	}
 	s.fail()
+}
+
+// stall ends a sync that verified nothing for StallTimeout; it marks
+// nothing bad (its backers may be slow, or one of them loops us).
+func (s *Sync) stall(now time.Time) {
+	if s.extended && s.from+len(s.verified) >= s.target.Height {
+		s.to = s.from + len(s.verified) // the extra block was optional
+		s.phase = Done
+		return
+	}
+	s.phase, s.bad = Failed, false
+	s.err = fmt.Errorf("%w for %v: %d of %d blocks verified after %v", ErrStalled,
+		s.cfg.StallTimeout, len(s.verified), s.to-s.from, now.Sub(s.lastProgress).Round(time.Millisecond))
 }
 
 // fail ends the sync once no backer is left.
@@ -735,4 +958,17 @@ func (s *Sync) pick(avoid *backer) *backer {
 	}
 	s.rr++
 	return best
+}
+
+// AddBackers adds peers found backing the target since the sync began (a
+// later consensus round); they share the work from the next Poll.
+func (s *Sync) AddBackers(addrs []netip.AddrPort) {
+	for _, a := range addrs {
+		if s.byAddr[a] != nil {
+			continue
+		}
+		b := &backer{addr: a, window: s.cfg.InitialWindow}
+		s.backers = append(s.backers, b)
+		s.byAddr[a] = b
+	}
 }

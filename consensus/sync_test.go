@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -39,7 +40,10 @@ func localChain(t *testing.T, blocks []*chain.Block) *chain.Chain {
 	return c
 }
 
-func groupOf(blocks []*chain.Block, backers ...string) Group {
+// ap parses a test address.
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func groupOf(blocks []*chain.Block, backers ...netip.AddrPort) Group {
 	return Group{Key: Key{Height: len(blocks), Hash: blocks[len(blocks)-1].Hash}, Backers: backers}
 }
 
@@ -55,7 +59,7 @@ type sent struct {
 	Request
 	phase    Phase
 	prefix   int       // from + verified when it was asked
-	resendOf string    // peer asked last time for this height ("" if first)
+	resendOf netip.AddrPort   // peer asked last time for this height (zero if first)
 	at       time.Time // when it was asked
 }
 
@@ -66,38 +70,38 @@ type sim struct {
 	cfg SyncConfig
 	now time.Time
 
-	serve  map[string][]*chain.Block          // the chain each backer serves
-	silent map[string]bool                    // never answers
-	tamper map[string]func(*chain.Block) bool // modifies a served block; true if it did
+	serve  map[netip.AddrPort][]*chain.Block          // the chain each backer serves
+	silent map[netip.AddrPort]bool                    // never answers
+	tamper map[netip.AddrPort]func(*chain.Block) bool // modifies a served block; true if it did
 	lose   func(Request) bool                 // the request or its reply is lost
 	hook   func(sim *sim)                     // called once per round, before Poll
 
 	log         []sent
-	lastAsked   map[int]string
-	asked       map[string]int // requests per peer
-	served      map[string]int // replies delivered per peer
-	tampered    map[string]int // tampered blocks delivered per peer
-	verdicts    map[string][]Verdict
+	lastAsked   map[int]netip.AddrPort
+	asked       map[netip.AddrPort]int // requests per peer
+	served      map[netip.AddrPort]int // replies delivered per peer
+	tampered    map[netip.AddrPort]int // tampered blocks delivered per peer
+	verdicts    map[netip.AddrPort][]Verdict
 	notes       []Note
 	maxBatch    int                  // most requests returned by one Poll
 	maxFlight   int                  // most InFlight() seen
 	timeouts    int                  // times the clock was advanced for lack of replies
-	droppedAt   map[string]int       // peer -> len(log) when its first note was seen
-	droppedWhen map[string]time.Time // peer -> the clock then
+	droppedAt   map[netip.AddrPort]int       // peer -> len(log) when its first note was seen
+	droppedWhen map[netip.AddrPort]time.Time // peer -> the clock then
 }
 
 func newSim(t *testing.T, s *Sync, cfg SyncConfig) *sim {
 	return &sim{
 		t: t, s: s, cfg: cfg.withDefaults(), now: t0,
-		serve:     make(map[string][]*chain.Block),
-		silent:    make(map[string]bool),
-		tamper:    make(map[string]func(*chain.Block) bool),
-		lastAsked: make(map[int]string),
-		asked:     make(map[string]int),
-		served:    make(map[string]int),
-		tampered:  make(map[string]int),
-		verdicts:  make(map[string][]Verdict),
-		droppedAt: make(map[string]int), droppedWhen: make(map[string]time.Time),
+		serve:     make(map[netip.AddrPort][]*chain.Block),
+		silent:    make(map[netip.AddrPort]bool),
+		tamper:    make(map[netip.AddrPort]func(*chain.Block) bool),
+		lastAsked: make(map[int]netip.AddrPort),
+		asked:     make(map[netip.AddrPort]int),
+		served:    make(map[netip.AddrPort]int),
+		tampered:  make(map[netip.AddrPort]int),
+		verdicts:  make(map[netip.AddrPort][]Verdict),
+		droppedAt: make(map[netip.AddrPort]int), droppedWhen: make(map[netip.AddrPort]time.Time),
 	}
 }
 
@@ -197,16 +201,16 @@ func (m *sim) checkDropped() {
 	}
 }
 
-func (m *sim) notedPeers() []string {
-	var out []string
+func (m *sim) notedPeers() []netip.AddrPort {
+	var out []netip.AddrPort
 	for _, n := range m.notes {
 		out = append(out, n.Peer)
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, netip.AddrPort.Compare)
 	return slices.Compact(out)
 }
 
-func (m *sim) noteFor(peer string) (Note, bool) {
+func (m *sim) noteFor(peer netip.AddrPort) (Note, bool) {
 	for _, n := range m.notes {
 		if n.Peer == peer {
 			return n, true
@@ -265,7 +269,7 @@ func checkDone(t *testing.T, s *Sync, local *chain.Chain, wantFrom int, want []*
 	}
 }
 
-var threeBackers = []string{"10.0.0.1:7001", "10.0.0.2:7002", "10.0.0.3:7003"}
+var threeBackers = []netip.AddrPort{ap("10.0.0.1:7001"), ap("10.0.0.2:7002"), ap("10.0.0.3:7003")}
 
 // honestSim sets up a sync of target from every backer in target.Backers,
 // each serving blocks.
@@ -348,7 +352,7 @@ func TestSyncLossy(t *testing.T) {
 				}
 				resends, elsewhere := 0, 0
 				for _, r := range m.log {
-					if r.resendOf != "" {
+					if r.resendOf.IsValid() {
 						resends++
 						if r.Peer != r.resendOf {
 							elsewhere++
@@ -488,7 +492,7 @@ func TestSyncLiarBacker(t *testing.T) {
 			if !errors.Is(n.Err, tc.wantError) {
 				t.Errorf("liar's note %v, want one wrapping %v", n.Err, tc.wantError)
 			}
-			if got := m.notedPeers(); !reflect.DeepEqual(got, []string{liar}) {
+			if got := m.notedPeers(); !reflect.DeepEqual(got, []netip.AddrPort{liar}) {
 				t.Errorf("notes for %v, want only the liar", got)
 			}
 			if tc.wantLied && !slices.Contains(m.verdicts[liar], Lied) {
@@ -566,13 +570,25 @@ func TestSyncAllBackersSilent(t *testing.T) {
 			if m.s.MarkBad() {
 				t.Error("MarkBad() = true although nobody answered: silence proves nothing")
 			}
-			if !errors.Is(m.s.Err(), ErrNoBackers) {
-				t.Errorf("Err() = %v, want ErrNoBackers", m.s.Err())
+			// Fetching, every backer runs out of strikes at once; while
+			// searching, one probe is in flight at a time, and the stall
+			// deadline ends the sync first.
+			switch {
+			case errors.Is(m.s.Err(), ErrNoBackers):
+				if got := m.notedPeers(); !reflect.DeepEqual(got, threeBackers) {
+					t.Errorf("notes for %v, want all three backers", got)
+				}
+			case errors.Is(m.s.Err(), ErrStalled):
+				if len(m.notes) > 0 && m.notes[0].Kind != NoteSilent {
+					t.Errorf("notes %v: want only silent ones", m.notes)
+				}
+			default:
+				t.Errorf("Err() = %v, want ErrNoBackers or ErrStalled", m.s.Err())
 			}
-			if got := m.notedPeers(); !reflect.DeepEqual(got, threeBackers) {
-				t.Errorf("notes for %v, want all three backers", got)
+			if tc.local == nil && !errors.Is(m.s.Err(), ErrNoBackers) {
+				t.Errorf("fetching: Err() = %v, want ErrNoBackers", m.s.Err())
 			}
-			if elapsed := m.now.Sub(t0); elapsed > time.Duration(m.cfg.MaxStrikes*len(threeBackers)+2)*m.cfg.RequestTimeout {
+			if elapsed := m.now.Sub(t0); elapsed > m.cfg.StallTimeout+2*m.cfg.RequestTimeout {
 				t.Errorf("took %v of fake time to give up", elapsed)
 			}
 		})
@@ -760,23 +776,23 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 		phase             Phase
 		inFlight          int
 		verified, total   int
-		backers           []string
+		backers           []netip.AddrPort
 		next              int
 		retry             []int
-		pendingPeers      map[int]string
+		pendingPeers      map[int]netip.AddrPort
 		haveLen, windowsA int
 	}
 	snap := func(s *Sync) snapshot {
 		v, total := s.Progress()
-		pp := make(map[int]string)
+		pp := make(map[int]netip.AddrPort)
 		for h, r := range s.pending {
 			pp[h] = r.peer.addr
 		}
 		return snapshot{s.Phase(), s.InFlight(), v, total, s.Backers(), s.next, slices.Clone(s.retry), pp, len(s.have), s.byAddr[a].window}
 	}
-	setup := func(t *testing.T) (*Sync, map[int]string) {
+	setup := func(t *testing.T) (*Sync, map[int]netip.AddrPort) {
 		s := NewSync(target, localChain(t, nil), DefaultSyncConfig(testDifficulty))
-		asked := make(map[int]string)
+		asked := make(map[int]netip.AddrPort)
 		for _, r := range s.Poll(t0) {
 			asked[r.Height] = r.Peer
 		}
@@ -785,7 +801,7 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 		}
 		return s, asked
 	}
-	askedOf := func(t *testing.T, asked map[int]string, peer string) int {
+	askedOf := func(t *testing.T, asked map[int]netip.AddrPort, peer netip.AddrPort) int {
 		t.Helper()
 		for h, p := range asked {
 			if p == peer {
@@ -796,6 +812,13 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 		return -1
 	}
 	now := t0.Add(time.Millisecond)
+	never := func(asked map[int]netip.AddrPort) int {
+		for h := 150; ; h++ {
+			if _, ok := asked[h]; !ok {
+				return h
+			}
+		}
+	}
 
 	t.Run("missing block that was asked", func(t *testing.T) {
 		s, asked := setup(t)
@@ -840,13 +863,16 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 			t.Errorf("Backers() = %v", s.Backers())
 		}
 	})
+	// A "none" that does not say for which height, from a backer with
+	// several requests in flight, may answer anything, even a request of
+	// the consensus round: it is no proof of lacking.
 	t.Run("missing with unknown height, several in flight", func(t *testing.T) {
 		s, _ := setup(t)
-		if v := s.OnMissing(b, -1, now); v != Lacking {
-			t.Errorf("OnMissing(-1) = %v, want Lacking", v)
+		if v := s.OnMissing(b, -1, now); v != Unsolicited {
+			t.Errorf("OnMissing(-1) = %v, want Unsolicited", v)
 		}
-		if slices.Contains(s.Backers(), b) {
-			t.Errorf("Backers() = %v", s.Backers())
+		if !slices.Contains(s.Backers(), b) {
+			t.Errorf("Backers() = %v lost %v", s.Backers(), b)
 		}
 	})
 	t.Run("missing with unknown height, nothing in flight", func(t *testing.T) {
@@ -858,6 +884,43 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 		if after := snap(s); !reflect.DeepEqual(before, after) {
 			t.Errorf("state changed:\n%+v\n%+v", before, after)
 		}
+	})
+	// Some peers answer from another socket: a block from an address
+	// that is no backer fills the request in flight for its height, and
+	// counts for and against nobody.
+	t.Run("a stranger's block", func(t *testing.T) {
+		s, asked := setup(t)
+		hb := askedOf(t, asked, b)
+		stranger := ap("10.9.9.9:1")
+		x := src[hb].Clone()
+		x.Messages = []string{"forged"} // well formed, but it will not verify
+		if v := s.OnBlock(stranger, x, now); v != Accepted {
+			t.Fatalf("a stranger's block for a height in flight: verdict %v, want Accepted", v)
+		}
+		if v := s.OnBlock(stranger, src[never(asked)].Clone(), now); v != Unsolicited {
+			t.Errorf("a stranger's block for a height never asked: verdict %v, want Unsolicited", v)
+		}
+		if n := s.TakeNotes(); len(n) != 0 || !slices.Contains(s.Backers(), b) {
+			t.Fatalf("notes %v, backers %v after a stranger's block", n, s.Backers())
+		}
+		// The forged block did not verify: the height is asked again,
+		// and nobody is blamed once all the rest arrives.
+		for _, r := range s.Poll(now) {
+			asked[r.Height] = r.Peer
+		}
+		for range 50 {
+			reqs := s.Poll(now)
+			if len(reqs) == 0 && s.InFlight() == 0 {
+				break
+			}
+			for h := range s.pending {
+				s.OnBlock(s.pending[h].peer.addr, src[h].Clone(), now)
+			}
+		}
+		if s.Phase() != Done || len(s.TakeNotes()) != 0 {
+			t.Fatalf("phase %v, notes %v: want done with no notes", s.Phase(), s.TakeNotes())
+		}
+		checkDone(t, s, nil, 0, src)
 	})
 	t.Run("unsolicited", func(t *testing.T) {
 		s, asked := setup(t)
@@ -877,15 +940,14 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 				x.Hash = "nonsense"
 				return s.OnBlock(b, x, now)
 			}},
-			{"block from a non-backer", func() Verdict { return s.OnBlock("10.9.9.9:1", src[hb].Clone(), now) }},
 			{"invalid block from a non-backer", func() Verdict {
 				x := src[hb].Clone()
 				x.Hash = "nonsense"
-				return s.OnBlock("10.9.9.9:1", x, now)
+				return s.OnBlock(ap("10.9.9.9:1"), x, now)
 			}},
 			{"missing never asked", func() Verdict { return s.OnMissing(b, never, now) }},
 			{"missing asked of another backer", func() Verdict { return s.OnMissing(c, hb, now) }},
-			{"missing from a non-backer", func() Verdict { return s.OnMissing("10.9.9.9:1", hb, now) }},
+			{"missing from a non-backer", func() Verdict { return s.OnMissing(ap("10.9.9.9:1"), hb, now) }},
 		}
 		for _, tc := range cases {
 			if v := tc.do(); v != Unsolicited {
@@ -989,7 +1051,7 @@ func TestSyncRequestsSane(t *testing.T) {
 
 // firstAsked returns the lowest height >= min that a run of an honest sync
 // of src asks of peer while fetching (the sim is deterministic without loss).
-func firstAsked(t *testing.T, src []*chain.Block, peer string, min int) int {
+func firstAsked(t *testing.T, src []*chain.Block, peer netip.AddrPort, min int) int {
 	t.Helper()
 	m := honestSim(t, localChain(t, nil), groupOf(src, threeBackers...), src, DefaultSyncConfig(testDifficulty))
 	m.run()
@@ -1109,7 +1171,7 @@ func TestSyncForkLiarCaughtLater(t *testing.T) {
 	src := mainChain()[:200]
 	target := groupOf(src, threeBackers...)
 	for _, liar := range threeBackers {
-		t.Run(liar, func(t *testing.T) {
+		t.Run(liar.String(), func(t *testing.T) {
 			k := firstAsked(t, src, liar, 100)
 			fork := chain.Extend(src[:k], 200-k, testDifficulty, "fork", 1_700_000_000)
 			local := localChain(t, nil)

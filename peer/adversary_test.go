@@ -226,7 +226,9 @@ func exactlyOneWarning(t *testing.T, logs *logBuf, liar netip.AddrPort) {
 // with a made-up hash that they cannot serve) or is one of the oddities
 // of peers without a chain (spec section 2: tolerated, never followed).
 // A fresh node joins through the bad peer and an honest one and must end
-// on the honest chain.
+// on the honest chain. A made-up claim costs the liar nothing and us one
+// short wait: its top block never comes, so it is never fetched, and
+// nobody is warned about or scored (a claim is no offence).
 func TestCatalogueStatsReplies(t *testing.T) {
 	honest := chain.Extend(nil, 30, testDifficulty, "honest", 1_700_000_000)
 	garbage := strings.Repeat("ab", 28) + "00000000"
@@ -243,7 +245,7 @@ func TestCatalogueStatsReplies(t *testing.T) {
 		name  string
 		stats string
 		serve func(int) []string
-		liar  bool // marked and warned about; else tolerated without a word
+		liar  bool // claims a tall chain it cannot show: asked only for its top blocks
 	}{
 		{"tall chain with a garbage hash, no such blocks", `"height":100000,"hash":"` + garbage + `"`, noBlocks, true},
 		{"tall chain with a garbage hash, never answers GET_BLOCK", `"height":100000,"hash":"` + garbage + `"`, silent, true},
@@ -259,26 +261,27 @@ func TestCatalogueStatsReplies(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			bad := startBad(t, serving(c.stats, c.serve))
 			fresh, logs := syncBesideLiar(t, bad.addr, honest)
-			if !c.liar {
-				time.Sleep(300 * time.Millisecond)
-				if n := len(logs.lines(t, "warn")); n != 0 {
-					t.Fatalf("%d warnings for a tolerated oddity:\n%s", n, logs)
-				}
-				return
+			time.Sleep(300 * time.Millisecond)
+			if n := len(logs.lines(t, "warn")); n != 0 {
+				t.Fatalf("%d warnings:\n%s", n, logs)
 			}
-			exactlyOneWarning(t, logs, bad.addr)
-			if o, ok := offender(t, fresh, bad.addr); !ok || o.Score <= 0 {
-				t.Fatalf("liar not scored: %+v", fresh.status(t).Offenders)
+			if o, ok := offender(t, fresh, bad.addr); ok {
+				t.Fatalf("a claim alone scored: %+v", o)
+			}
+			// Its top blocks, asked a few times per round: no sync.
+			if got := bad.getBlocks.Load(); c.liar && got > 12 {
+				t.Fatalf("the liar got %d GET_BLOCKs: its unproven claim was fetched", got)
 			}
 		})
 	}
 }
 
 // TestCatalogueBadBlocks: a peer claims a chain taller than the honest
-// one (its own fork, valid up to height 25) and answers GET_BLOCK above
-// that with one kind of broken block. Its chain must be marked bad, the
-// peer scored and warned about once, and the fresh node must end on the
-// honest chain.
+// one (its own fork, valid up to height 25 and at its top two blocks, so
+// that its claim is proven) and answers GET_BLOCK in between with one kind
+// of broken block. It must be refused as a backer of that chain (the
+// chain shows as bad: nobody else backs it), scored and warned about
+// once, and the fresh node must end on the honest chain.
 func TestCatalogueBadBlocks(t *testing.T) {
 	honest := chain.Extend(nil, 30, testDifficulty, "honest", 1_700_000_000)
 	lie := chain.Extend(honest[:20], 20, testDifficulty, "liar", 1_700_000_000) // 40 blocks
@@ -297,7 +300,7 @@ func TestCatalogueBadBlocks(t *testing.T) {
 		reply func(h int) string
 	}{
 		{"invalid proof of work", func(h int) string {
-			return blockJSON(t, lie[h], map[string]any{"hash": lie[h].Hash[:63] + "1"})
+			return blockJSON(t, lie[h], map[string]any{"hash": lie[h].Hash[:61] + "100"})
 		}},
 		{"wrong height", func(h int) string { return blockJSON(t, lie[h-1], map[string]any{"height": h}) }},
 		{"a block from another chain", func(h int) string { return blockJSON(t, other[h], nil) }},
@@ -322,16 +325,19 @@ func TestCatalogueBadBlocks(t *testing.T) {
 				switch {
 				case h < 0 || h >= len(lie):
 					return nil
-				case h < from:
+				case h < from || h >= len(lie)-2:
 					return []string{blockJSON(t, lie[h], nil)}
 				}
 				return []string{c.reply(h)}
 			}))
 			fresh, logs := syncBesideLiar(t, bad.addr, honest)
-			if bad.getBlocks.Load() == 0 {
+			if bad.getBlocks.Load() <= 6 {
 				t.Fatal("the liar's chain was never fetched")
 			}
-			marked := false
+			// Refused: shown bad in the last round, or no longer asked
+			// at all (banned).
+			o, banned := offender(t, fresh, bad.addr)
+			marked := banned && !o.BannedUntil.IsZero()
 			for _, g := range fresh.status(t).Consensus {
 				marked = marked || g.Hash == lie[len(lie)-1].Hash && g.Bad
 			}
@@ -391,8 +397,10 @@ func TestCatalogueSilentMidSync(t *testing.T) {
 
 // TestCatalogueAnnounces: invalid ANNOUNCEs (a flood of them), one from
 // a future height whose sender then serves nothing, replayed old blocks
-// and another fork's block. Only the valid next block is added; the
-// forger and the silent announcer are warned about once.
+// and another fork's block. Only the valid next block is added. An
+// ANNOUNCE costs its sender nothing and may carry a forged source: none
+// is an offence, and one far above our tip starts no sync from its
+// sender (it only hints that a round is due).
 func TestCatalogueAnnounces(t *testing.T) {
 	blocks := chain.Extend(nil, 31, testDifficulty, "chain", 1_700_000_000)
 	logs := newLogs(t)
@@ -416,21 +424,7 @@ func TestCatalogueAnnounces(t *testing.T) {
 	for range 50 {
 		replayer.send(node.addr, protocol.Announce{Block: blocks[29]})
 		replayer.send(node.addr, protocol.Announce{Block: blocks[10]})
-	}
-	warned := func(liar netip.AddrPort) {
-		t.Helper()
-		eventually(t, 10*time.Second, "a warning about "+liar.String(), func() bool { return logs.warningsAbout(t, liar) > 0 })
-	}
-	warned(forger.addr)
-	// An ANNOUNCE ahead of us that arrives while a consensus round runs
-	// is left to the round: announce until the node tries the dreamer.
-	deadline := time.Now().Add(10 * time.Second)
-	for logs.warningsAbout(t, dreamer.addr) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no warning about the silent announcer within 10s")
-		}
 		dreamer.send(node.addr, protocol.Announce{Block: future[80]})
-		time.Sleep(500 * time.Millisecond)
 	}
 	replayer.send(node.addr, protocol.Announce{Block: blocks[30]})
 	replayer.send(node.addr, protocol.Announce{Block: blocks[30]})
@@ -438,18 +432,12 @@ func TestCatalogueAnnounces(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	holdsValid(t, node, blocks)
 	answersStats(t, node, blocks)
-	for who, want := range map[netip.AddrPort]int{forger.addr: 1, dreamer.addr: 1, replayer.addr: 0, forker.addr: 0} {
-		if n := logs.warningsAbout(t, who); n != want {
-			t.Errorf("%d warnings about %s, want %d:\n%s", n, who, want, logs)
-		}
+	if n := len(logs.lines(t, "warn")); n != 0 {
+		t.Errorf("%d warnings:\n%s", n, logs)
 	}
-	if o, ok := offender(t, node, forger.addr); !ok || o.BannedUntil.IsZero() {
-		t.Errorf("forger not banned: %+v", node.status(t).Offenders)
-	}
-	for _, honest := range []*raw{replayer, forker} {
-		if _, ok := offender(t, node, honest.addr); ok {
-			t.Errorf("%s marked: %+v", honest.addr, node.status(t).Offenders)
-		}
+	st := node.status(t)
+	if len(st.Offenders) != 0 || st.Sync != nil || st.Counters.GetBlocksSent != 0 {
+		t.Errorf("offenders %+v, sync %+v, %d GET_BLOCKs sent: an ANNOUNCE started something", st.Offenders, st.Sync, st.Counters.GetBlocksSent)
 	}
 }
 
@@ -505,16 +493,17 @@ func withReplyRate(rate float64, burst int) nodeOpt {
 }
 
 // TestCatalogueGossip: GOSSIP floods (fresh ids; one id repeated), GOSSIP
-// naming our own address, port 0 or a 300-character host. Flooders go
-// over the reply rate and are banned with one warning; malformed gossip
-// is noise that gets its sender banned; our own address is never a peer.
+// naming our own address, port 0 or a 300-character host. Floods are held
+// to the reply and forward rates; malformed gossip is dropped; none of it
+// is an offence (a GOSSIP names any address it likes, and its source may
+// be forged); our own address is never a peer.
 func TestCatalogueGossip(t *testing.T) {
 	blocks := chain.Extend(nil, 5, testDifficulty, "chain", 1_700_000_000)
 	for _, c := range []struct {
 		name     string
 		count    int
 		datagram func(r *raw, node *testNode, i int) string
-		liar     bool
+		liar     bool // a flood from its own address: over the reply rate
 	}{
 		{"flood of fresh ids", 3000, func(r *raw, _ *testNode, i int) string {
 			return fmt.Sprintf(`{"type":"GOSSIP","host":"127.0.0.1","port":%d,"id":"fresh-%d","name":"flood"}`, r.addr.Port(), i)
@@ -527,10 +516,10 @@ func TestCatalogueGossip(t *testing.T) {
 		}, false},
 		{"port 0", 300, func(_ *raw, _ *testNode, i int) string {
 			return fmt.Sprintf(`{"type":"GOSSIP","host":"127.0.0.1","port":0,"id":"zero-%d","name":"x"}`, i)
-		}, true},
+		}, false},
 		{"300-character host", 300, func(_ *raw, _ *testNode, i int) string {
 			return fmt.Sprintf(`{"type":"GOSSIP","host":%q,"port":9,"id":"long-%d","name":"x"}`, strings.Repeat("h", 300), i)
-		}, true},
+		}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logs := newLogs(t)
@@ -547,18 +536,15 @@ func TestCatalogueGossip(t *testing.T) {
 			if len(st.Peers) > 1 {
 				t.Fatalf("%d peers from one socket: %s", len(st.Peers), jsonString(st.Peers))
 			}
-			if !c.liar {
-				if n := len(logs.lines(t, "warn")); n != 0 {
-					t.Fatalf("%d warnings:\n%s", n, logs)
-				}
-				return
+			if n := len(logs.lines(t, "warn")); n != 0 {
+				t.Fatalf("%d warnings:\n%s", n, logs)
 			}
-			exactlyOneWarning(t, logs, r.addr)
-			if o, ok := offender(t, node, r.addr); !ok || o.BannedUntil.IsZero() {
-				t.Fatalf("flooder not banned: %+v", st.Offenders)
+			if len(st.Offenders) != 0 {
+				t.Fatalf("offenders %+v", st.Offenders)
 			}
-			if st.Counters.FromBanned == 0 {
-				t.Fatal("nothing dropped from the banned flooder")
+			// Replies go out at the reply rate at most (100/s, 100 at once).
+			if c.liar && st.Counters.RateLimited == 0 {
+				t.Fatalf("counters %+v: the flood never met the reply rate", st.Counters)
 			}
 		})
 	}
@@ -566,8 +552,9 @@ func TestCatalogueGossip(t *testing.T) {
 
 // TestCatalogueJunk: non-JSON, truncated JSON, deeply nested JSON, 64 KB
 // datagrams, unknown types and replies from addresses the node never
-// asked. Each is noise: a debug line; a sender of hundreds is banned
-// with one warning, and the node goes on answering STATS.
+// asked. Each is dropped with a debug line and held against nobody: junk
+// costs its sender nothing, and its source address may be forged. The
+// node goes on answering STATS, its sender too.
 func TestCatalogueJunk(t *testing.T) {
 	blocks := chain.Extend(nil, 5, testDifficulty, "chain", 1_700_000_000)
 	big := `{"type":"GOSSIP","host":"127.0.0.1","port":9,"id":"x","name":"` + strings.Repeat("n", 65_000) + `"}`
@@ -580,7 +567,6 @@ func TestCatalogueJunk(t *testing.T) {
 		{"truncated JSON", `{"type":"STATS_REPLY","height":5,"ha`, 0},
 		{"deeply nested JSON", strings.Repeat("[", 30_000) + strings.Repeat("]", 30_000), 0},
 		{"64 KB datagram", big, 0},
-		// The spec has unknown types ignored: a ban takes a flood.
 		{"unknown type", `{"type":"MINE_FOR_ME","height":1}`, 1_500},
 		{"STATS_REPLY from an address never asked", `{"type":"STATS_REPLY","height":99,"hash":"` + strings.Repeat("0", 64) + `"}`, 0},
 		{"GET_BLOCK_REPLY from an address never asked", encode(t, protocol.GetBlockReply{Block: blocks[4]}), 0},
@@ -593,13 +579,19 @@ func TestCatalogueJunk(t *testing.T) {
 			flood(t, r, probe, node, count, func(int) []byte { return []byte(c.datagram) })
 			answersStats(t, node, blocks)
 			holdsValid(t, node, blocks)
-			exactlyOneWarning(t, logs, r.addr)
-			st := node.status(t)
-			if o, ok := offender(t, node, r.addr); !ok || o.BannedUntil.IsZero() {
-				t.Fatalf("junk sender not banned: %+v", st.Offenders)
+			if n := len(logs.lines(t, "warn")); n != 0 {
+				t.Fatalf("%d warnings:\n%s", n, logs)
 			}
-			if st.Counters.FromBanned == 0 || st.Counters.Received < count {
-				t.Fatalf("counters %+v: want %d received, some dropped unread from the banned sender", st.Counters, count)
+			st := node.status(t)
+			if len(st.Offenders) != 0 {
+				t.Fatalf("offenders %+v", st.Offenders)
+			}
+			if st.Counters.Dropped < count && c.name != "STATS_REPLY from an address never asked" && !strings.HasPrefix(c.name, "GET_BLOCK_REPLY") {
+				t.Fatalf("counters %+v: want %d dropped", st.Counters, count)
+			}
+			r.send(node.addr, protocol.Stats{})
+			if r.recvType(protocol.TypeStatsReply, 2*time.Second) == nil {
+				t.Fatal("the junk sender gets no STATS_REPLY")
 			}
 		})
 	}

@@ -72,7 +72,7 @@ func FuzzHandle(f *testing.F) {
 		}
 		defer n.stopMining()
 		now := time.Unix(1_700_000_000, 0)
-		n.touch(from, "p", now)
+		n.learn(from, "p", true, 100, now)
 		switch state % 3 {
 		case 1: // collecting STATS replies
 			n.startConsensus(now, "fuzz")

@@ -257,7 +257,7 @@ func (f *fakePeer) reply(to netip.AddrPort, m protocol.Message) {
 	data, _ := protocol.Encode(m)
 	conn := f.conn
 	f.mu.Lock()
-	if f.out != nil {
+	if f.out != nil && m.Type() != "STATS_REPLY" { // as the course peer that answers from another socket
 		conn = f.out.conn
 	}
 	f.mu.Unlock()

@@ -281,8 +281,9 @@ func TestStopsPromptly(t *testing.T) {
 	}
 }
 
-// Some peers answer from another socket than the one they listen on: a
-// lone backer on that host is still recognised, for STATS and GET_BLOCK.
+// Some peers answer from another socket than the one they listen on: one
+// course peer sends every reply but STATS_REPLY from another port. Its
+// blocks prove themselves: the node syncs from it all the same.
 func TestRepliesFromAnotherSocket(t *testing.T) {
 	blocks := chain.Extend(nil, 60, testDifficulty, "other", 1_700_000_000)
 	src := startFake(t, blocks)

@@ -10,14 +10,14 @@ import (
 // into our chain, and so into the store, in one transaction.
 const keepInterval = time.Second
 
-// keepVerified puts the blocks s has verified so far into our chain once
+// keepVerified puts the blocks s has settled so far into our chain once
 // they make a chain strictly taller than ours (they are a valid chain from
 // our fork point, so that is an adoption like any other). It runs every
 // keepInterval during a sync and when a sync fails. With a store, a node
 // stopped or killed in the middle of a long sync keeps what it had
 // verified, and its next sync fetches only the rest.
 func (n *Node) keepVerified(s *syncRun) {
-	from, blocks := s.Result()
+	from, blocks := s.Settled() // never a block two backers dispute
 	k := s.keptHeld(n.chain)
 	if k == len(blocks) || from+len(blocks) <= n.chain.Height() {
 		return

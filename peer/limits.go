@@ -15,7 +15,7 @@ import (
 type Limits struct {
 	SeenIDs      int // gossip ids remembered so that each is forwarded once
 	OurIDs       int // ids of our own GOSSIPs, recognised when they come back
-	BadChains    int // chains marked bad (oldest forgotten first)
+	Exclusions   int // (peer, chain) pairs refused: a peer that lied about a chain backs it no more (oldest forgotten first)
 	TallyReports int // STATS replies counted in one consensus round
 	SyncWindow   int // most GET_BLOCKs in flight to one backer
 	// SyncLookahead is the most heights requested beyond the verified
@@ -49,7 +49,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		SeenIDs:         20_000,
 		OurIDs:          1_000,
-		BadChains:       1_024,
+		Exclusions:      1_024,
 		TallyReports:    2_000,
 		SyncWindow:      64,
 		SyncLookahead:   4_096,
@@ -77,7 +77,7 @@ const (
 func (l *Limits) withDefaults() {
 	d := DefaultLimits()
 	for _, f := range []struct{ v, def *int }{
-		{&l.SeenIDs, &d.SeenIDs}, {&l.OurIDs, &d.OurIDs}, {&l.BadChains, &d.BadChains},
+		{&l.SeenIDs, &d.SeenIDs}, {&l.OurIDs, &d.OurIDs}, {&l.Exclusions, &d.Exclusions},
 		{&l.TallyReports, &d.TallyReports}, {&l.SyncWindow, &d.SyncWindow},
 		{&l.SyncLookahead, &d.SyncLookahead}, {&l.QueuedWords, &d.QueuedWords},
 		{&l.Offenders, &d.Offenders}, {&l.ReplySources, &d.ReplySources}, {&l.ForwardBurst, &d.ForwardBurst},
@@ -101,18 +101,12 @@ func (l *Limits) withDefaults() {
 	}
 }
 
-// Offence points: a lie alone gets a peer banned; noise takes a flood.
+// Offence points, booked only for wrong answers to our own requests from
+// the exact address asked (see noteSync): a lie alone gets a peer banned.
 const (
-	pointsLie     = 10  // an invalid block, a chain it cannot back, a forged GOSSIP
-	pointsLacking = 5   // claimed a chain and could not serve it
-	pointsSilent  = 3   // went silent in the middle of a sync
-	pointsNoise   = 0.1 // a malformed or unsolicited datagram
-	// pointsOverRate is for a STATS or GOSSIP beyond the reply rate, a
-	// GOSSIP beyond the forward rate, or a datagram of an unknown type
-	// (which the spec has peers ignore): only a flood adds up to a ban.
-	// (A GET_BLOCK beyond the rate is no offence: an honest peer syncing
-	// from us alone sends them.)
-	pointsOverRate = 0.01
+	pointsLie     = 10 // invalid blocks or another fork, in answer to our requests
+	pointsLacking = 5  // claimed a chain and could not serve it
+	pointsSilent  = 3  // went silent in the middle of a sync
 )
 
 // offender is what we remember of a misbehaving peer.

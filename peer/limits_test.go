@@ -83,11 +83,11 @@ func TestOffendersBanDecayAndWarnings(t *testing.T) {
 	o := NewOffenders(lim)
 	a := addrN(1)
 	for i := range 99 {
-		if off := o.Add(a, pointsNoise, t0); off.Banned {
+		if off := o.Add(a, 0.1, t0); off.Banned {
 			t.Fatalf("banned after %d noise datagrams", i+1)
 		}
 	}
-	if off := o.Add(a, pointsNoise, t0); !off.Banned || !o.Banned(a, t0) {
+	if off := o.Add(a, 0.1, t0); !off.Banned || !o.Banned(a, t0) {
 		t.Fatal("not banned after 100 noise datagrams")
 	}
 	if !o.Banned(a, t0.Add(5*time.Minute-time.Second)) || o.Banned(a, t0.Add(5*time.Minute)) {
@@ -99,7 +99,7 @@ func TestOffendersBanDecayAndWarnings(t *testing.T) {
 	// Slow noise never adds up to a ban.
 	b := addrN(2)
 	for i := range 1000 {
-		if o.Add(b, pointsNoise, t0.Add(time.Duration(i)*time.Second)).Banned {
+		if o.Add(b, 0.1, t0.Add(time.Duration(i)*time.Second)).Banned {
 			t.Fatalf("banned for one malformed datagram a second, after %d", i)
 		}
 	}
@@ -119,7 +119,7 @@ func TestOffendersBanDecayAndWarnings(t *testing.T) {
 	}
 	// The table is bounded: banned peers are kept over others.
 	for i := range 100 {
-		o.Add(addrN(10+i), pointsNoise, t0.Add(time.Duration(i)*time.Millisecond))
+		o.Add(addrN(10+i), 0.1, t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	if o.Len() != 3 || !o.Banned(a, t0.Add(time.Second)) {
 		t.Fatalf("table of %d (cap 3); banned peer kept: %v", o.Len(), o.Banned(a, t0.Add(time.Second)))
@@ -130,7 +130,7 @@ func TestMembersRandom(t *testing.T) {
 	ms := NewMembers(1000)
 	now := time.Unix(1_700_000_000, 0)
 	for i := range 10 {
-		ms.Touch(addrN(i), "", now)
+		ms.Touch(addrN(i), "", true, now)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	exclude := []netip.AddrPort{addrN(0), addrN(1), addrN(1), addrN(99)}
@@ -152,16 +152,46 @@ func TestMembersRandom(t *testing.T) {
 	}
 	ms.Remove(addrN(5))
 	ms.Expire(now.Add(time.Hour), time.Minute)
-	if got := ms.Random(rng, 3); len(got) != 0 || len(ms.order) != 0 {
-		t.Fatalf("empty table: picked %v, order %v", got, ms.order)
+	if got := ms.Random(rng, 3); len(got) != 0 || len(ms.proven) != 0 {
+		t.Fatalf("empty table: picked %v, proven %v", got, ms.proven)
+	}
+	// Members only named, not proven, are never picked.
+	for i := range 5 {
+		ms.Touch(addrN(100+i), "", false, now)
+	}
+	if got := ms.Random(rng, 3); len(got) != 0 {
+		t.Fatalf("picked %v among members not proven", got)
 	}
 	// Same seed, same members: same picks.
 	for i := range 10 {
-		ms.Touch(addrN(i), "", now)
+		ms.Touch(addrN(i), "", true, now)
 	}
 	a := ms.Random(rand.New(rand.NewPCG(7, 7)), 3)
 	b := ms.Random(rand.New(rand.NewPCG(7, 7)), 3)
 	if !slices.Equal(a, b) {
 		t.Fatalf("same seed picked %v then %v", a, b)
+	}
+}
+
+// A full table makes room for a newcomer: an unproven member goes first,
+// then, for a proven newcomer, the member silent the longest; an unproven
+// newcomer never pushes out a proven member.
+func TestMembersEvict(t *testing.T) {
+	ms := NewMembers(3)
+	t0 := time.Unix(1_700_000_000, 0)
+	ms.Touch(addrN(1), "", true, t0)
+	ms.Touch(addrN(2), "", false, t0.Add(time.Second))
+	ms.Touch(addrN(3), "", true, t0.Add(2*time.Second))
+	if m, _ := ms.Touch(addrN(4), "", true, t0.Add(3*time.Second)); m == nil || ms.Get(addrN(2)) != nil {
+		t.Fatalf("proven newcomer: added %v, unproven member kept %v", m != nil, ms.Get(addrN(2)) != nil)
+	}
+	if m, _ := ms.Touch(addrN(5), "", false, t0.Add(4*time.Second)); m != nil || ms.Len() != 3 {
+		t.Fatalf("unproven newcomer into a table of proven members: added %v, %d members", m != nil, ms.Len())
+	}
+	if m, _ := ms.Touch(addrN(6), "", true, t0.Add(5*time.Second)); m == nil || ms.Get(addrN(1)) != nil {
+		t.Fatal("proven newcomer into a table of proven members: the one silent the longest should make room")
+	}
+	if ms.Len() != 3 || ms.ProvenLen() != 3 {
+		t.Fatalf("%d members, %d proven; want 3, 3", ms.Len(), ms.ProvenLen())
 	}
 }

@@ -7,12 +7,24 @@ import (
 	"time"
 )
 
-// Member is a peer we know: heard from by GOSSIP, GOSSIP_REPLY or any
-// datagram from its address.
+// Member is a peer we know: named by a GOSSIP or GOSSIP_REPLY, or heard
+// from at its address.
 type Member struct {
 	Addr     netip.AddrPort
 	Name     string
 	LastSeen time.Time
+	// Proven is set once a datagram came from Addr itself. A member only
+	// named in a message body may be anyone's address, a victim's: until
+	// it is proven we send it no more than Credit bytes (three times what
+	// the messages that named it weighed, as QUIC does for an address
+	// not yet validated), never forward to it and never ask it in a
+	// consensus round.
+	Proven bool
+	Credit int
+	// GreetAgain is when we greet it once more if it is still not proven
+	// (a peer that gossips before it binds its socket missed our first
+	// greeting); zero: not due.
+	GreetAgain time.Time
 	// Height and Hash are its chain as it last told us, by STATS_REPLY or
 	// by ANNOUNCE (0 and "" before any, or when it has no chain), at
 	// ReportedAt.
@@ -24,9 +36,9 @@ type Member struct {
 // Members is the membership table: who we know and when we last heard
 // from them. It reads no clock: callers pass the time.
 type Members struct {
-	max   int
-	peers map[netip.AddrPort]*Member
-	order []netip.AddrPort // the keys of peers, sorted: Random picks from it
+	max    int
+	peers  map[netip.AddrPort]*Member
+	proven []netip.AddrPort // the proven members' addresses, sorted: Random picks from it
 }
 
 // NewMembers returns an empty table holding at most max peers.
@@ -34,28 +46,76 @@ func NewMembers(max int) *Members {
 	return &Members{max: max, peers: make(map[netip.AddrPort]*Member)}
 }
 
-// Touch records that addr was heard from at now, with its name when one is
-// given. It returns the member and whether it is new; nil when the table is
-// full and addr unknown.
-func (ms *Members) Touch(addr netip.AddrPort, name string, now time.Time) (*Member, bool) {
+// Touch records addr at now, with its name when one is given: heard from
+// at that very address when proven is set, named in a message otherwise.
+// It returns the member and whether it is new; nil when the table is full
+// of members that may not make room (see evict).
+func (ms *Members) Touch(addr netip.AddrPort, name string, proven bool, now time.Time) (*Member, bool) {
 	m := ms.peers[addr]
 	isNew := m == nil
 	if isNew {
-		if len(ms.peers) >= ms.max {
+		if len(ms.peers) >= ms.max && !ms.evict(proven) {
 			return nil, false
 		}
 		m = &Member{Addr: addr}
 		ms.peers[addr] = m
-		i, _ := slices.BinarySearchFunc(ms.order, addr, netip.AddrPort.Compare)
-		ms.order = slices.Insert(ms.order, i, addr)
 	}
 	if name != "" {
 		m.Name = name
 	}
-	if now.After(m.LastSeen) {
+	switch {
+	case proven:
+		ms.Prove(m, now)
+	case isNew || m.Proven && now.After(m.LastSeen):
+		// Named: a proven member's gossip relayed by others is a sign
+		// of life; an unproven one expires like a silent peer unless it
+		// speaks.
 		m.LastSeen = now
 	}
 	return m, isNew
+}
+
+// Prove records that a datagram came from m's own address at now.
+func (ms *Members) Prove(m *Member, now time.Time) {
+	if now.After(m.LastSeen) {
+		m.LastSeen = now
+	}
+	if m.Proven {
+		return
+	}
+	m.Proven, m.GreetAgain = true, time.Time{}
+	i, _ := slices.BinarySearchFunc(ms.proven, m.Addr, netip.AddrPort.Compare)
+	ms.proven = slices.Insert(ms.proven, i, m.Addr)
+}
+
+// evict makes room in a full table: it forgets the unproven member heard
+// of least recently or, for a proven newcomer when every member is proven,
+// the member silent the longest. It reports whether it made room: an
+// unproven newcomer never evicts a proven member.
+func (ms *Members) evict(forProven bool) bool {
+	// better reports whether m makes a better victim than v: unproven
+	// first, then silent the longest, then by address (the same members
+	// give the same victim).
+	better := func(m, v *Member) bool {
+		if m.Proven != v.Proven {
+			return !m.Proven
+		}
+		if !m.LastSeen.Equal(v.LastSeen) {
+			return m.LastSeen.Before(v.LastSeen)
+		}
+		return m.Addr.Compare(v.Addr) < 0
+	}
+	var victim *Member
+	for _, m := range ms.peers {
+		if victim == nil || better(m, victim) {
+			victim = m
+		}
+	}
+	if victim == nil || victim.Proven && !forProven {
+		return false
+	}
+	ms.forget(victim.Addr)
+	return true
 }
 
 // Get returns the member at addr, or nil.
@@ -72,8 +132,8 @@ func (ms *Members) Remove(addr netip.AddrPort) *Member {
 
 func (ms *Members) forget(addr netip.AddrPort) {
 	delete(ms.peers, addr)
-	if i, ok := slices.BinarySearchFunc(ms.order, addr, netip.AddrPort.Compare); ok {
-		ms.order = slices.Delete(ms.order, i, i+1)
+	if i, ok := slices.BinarySearchFunc(ms.proven, addr, netip.AddrPort.Compare); ok {
+		ms.proven = slices.Delete(ms.proven, i, i+1)
 	}
 }
 
@@ -103,21 +163,24 @@ func (ms *Members) All() []*Member {
 	return all
 }
 
-// Random returns up to n distinct member addresses chosen with rng, none of
-// them in exclude. It costs O(n) however many members there are (it runs
-// for every gossip forwarded); the same seed and members give the same
-// picks.
+// ProvenLen returns the number of proven members.
+func (ms *Members) ProvenLen() int { return len(ms.proven) }
+
+// Random returns up to n distinct proven member addresses chosen with rng,
+// none of them in exclude. It costs O(n) however many members there are
+// (it runs for every gossip forwarded); the same seed and members give the
+// same picks.
 func (ms *Members) Random(rng *rand.Rand, n int, exclude ...netip.AddrPort) []netip.AddrPort {
-	eligible := len(ms.order)
+	eligible := len(ms.proven)
 	for i, e := range exclude {
-		if ms.peers[e] != nil && !slices.Contains(exclude[:i], e) {
+		if m := ms.peers[e]; m != nil && m.Proven && !slices.Contains(exclude[:i], e) {
 			eligible--
 		}
 	}
 	want := min(n, eligible)
 	out := make([]netip.AddrPort, 0, want)
 	for len(out) < want {
-		a := ms.order[rng.IntN(len(ms.order))]
+		a := ms.proven[rng.IntN(len(ms.proven))]
 		if !slices.Contains(exclude, a) && !slices.Contains(out, a) {
 			out = append(out, a)
 		}

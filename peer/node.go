@@ -42,12 +42,13 @@ type Node struct {
 	nextExpire    time.Time
 
 	lastRoundStart time.Time
-	lastTallerHint time.Time // last round started because a peer reported a taller chain
-	round          *round
+	round          *consensus.Round // the last round started (it may be decided while a sync runs)
 	sync           *syncRun
-	bad            *consensus.BadSet
-	lastRound      []consensus.Group // groups of the last finished round, for status
+	excluded       *consensus.Exclusions
+	lastRound      []consensus.Group // groups of the last decided round, for status
 	lastSync       *SyncResult       // the last adoption, for status
+	warnedZeros    int               // the other difficulty last told about (see pumpRound)
+	regreets       []regreet         // members to greet again, oldest first
 
 	miner     *mining
 	words     []string      // NEW_WORDs waiting for a block
@@ -77,24 +78,17 @@ type Counters struct {
 	ConsensusRounds, Adopted int
 	Mined                    int
 	RateLimited              int // replies not sent: over the reply rate of their destination
+	Unproven                 int // datagrams not sent to an address not proven: its credit was spent
 	FromBanned               int // datagrams dropped unread from banned peers
 	Offences                 int // misbehaviours recorded against peers
 	Bans                     int
 }
 
-// round is a consensus round collecting STATS replies.
-type round struct {
-	deadline time.Time
-	asked    map[netip.AddrPort]bool
-	replied  map[netip.AddrPort]bool
-	tally    *consensus.Tally
-	groups   []consensus.Group
-	skip     map[consensus.Key]bool // chains whose sync was abandoned this round
+// regreet is a member to greet once more at a time, if still not proven.
+type regreet struct {
+	addr netip.AddrPort
+	at   time.Time
 }
-
-// collecting reports whether the round still takes STATS replies (a round
-// opened by an ANNOUNCE asks nobody and has its one group from the start).
-func (r *round) collecting() bool { return r.asked != nil && r.groups == nil }
 
 // syncRun is a sync in progress toward one group.
 type syncRun struct {
@@ -126,7 +120,7 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 		ourIDs:  NewSeenIDs(cfg.Timings.SeenIDTTL, cfg.Limits.OurIDs),
 		calls:   make(chan func()),
 		done:    make(chan struct{}),
-		bad:     consensus.NewBadSet(cfg.Limits.BadChains),
+		excluded: consensus.NewExclusions(cfg.Limits.Exclusions),
 		ids:     seededIDs(cfg),
 
 		offenders: NewOffenders(cfg.Limits),
@@ -154,7 +148,7 @@ func (n *Node) Run(ctx context.Context) error {
 			if !ok {
 				return errors.New("transport closed")
 			}
-			n.handle(p, n.cfg.Now())
+			n.handle(p, n.received(p))
 		case <-ticker.C:
 			n.tick(n.cfg.Now())
 		case f := <-n.calls:
@@ -173,6 +167,17 @@ func (n *Node) start(now time.Time) {
 	n.nextConsensus = now.Add(n.cfg.Timings.JoinDelay)
 	n.nextExpire = now.Add(time.Second)
 	n.restartMining()
+}
+
+// received returns when p arrived: the transport's stamp, so that round
+// trips do not absorb the time a packet waited in the loop's queue, unless
+// the node runs on another clock than the transport's.
+func (n *Node) received(p Packet) time.Time {
+	now := n.cfg.Now()
+	if !p.At.IsZero() && !p.At.After(now) && now.Sub(p.At) < time.Second {
+		return p.At
+	}
+	return now
 }
 
 // do runs f on the event loop and waits for it.
@@ -201,9 +206,8 @@ func (n *Node) tick(now time.Time) {
 		n.expirePeers(now)
 		n.nextExpire = now.Add(min(time.Second, n.cfg.Timings.PeerTimeout/4))
 	}
-	if n.round != nil && n.sync == nil && !now.Before(n.round.deadline) {
-		n.finishRound(now)
-	}
+	n.greetAgain(now)
+	n.pumpRound(now)
 	if n.sync != nil {
 		n.pumpSync(now)
 	}
@@ -225,13 +229,23 @@ func (n *Node) send(to netip.AddrPort, m protocol.Message) {
 		n.log.Warn().Err(err).Str("to", to.String()).Msg("not sent")
 		return
 	}
+	n.sendData(to, data, m.Type())
+}
+
+// sendData sends an encoded message of type typ to addr.
+func (n *Node) sendData(to netip.AddrPort, data []byte, typ string) {
 	if err := n.tr.Send(to, data); err != nil {
-		n.log.Debug().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("send failed")
+		n.log.Debug().Err(err).Str("to", to.String()).Str("type", typ).Msg("send failed")
 		return
 	}
 	n.stats.Sent++
 }
 
+// handle acts on one datagram. Nothing here holds a datagram against
+// its source address: a UDP source can be forged, and a malformed, unknown
+// or unsolicited datagram costs its sender nothing. Only wrong answers to
+// our own requests, from the exact address asked, are offences (see
+// noteSync).
 func (n *Node) handle(p Packet, now time.Time) {
 	n.stats.Received++
 	if n.offenders.Banned(p.From, now) {
@@ -243,24 +257,17 @@ func (n *Node) handle(p Packet, now time.Time) {
 	if err != nil {
 		n.stats.Dropped++
 		n.log.Debug().Err(err).Str("from", p.From.String()).Msg("dropped datagram")
-		if errors.Is(err, protocol.ErrUnknownType) {
-			// The spec has peers ignore unknown types: a peer may speak an
-			// extension now and then; only a flood of them is an offence.
-			n.offend(p.From, pointsOverRate, "peer banned: too many datagrams of unknown types", nil, now)
-			return
-		}
-		n.noise(p.From, "malformed datagrams", now)
 		return
 	}
 	if m := n.members.Get(p.From); m != nil {
-		m.LastSeen = now // any datagram from a member's address is a sign of life
+		n.members.Prove(m, now) // a datagram from a member's own address: a sign of life, and proof the address is its
 	}
 	switch m := msg.(type) {
 	case protocol.Gossip:
-		n.onGossip(p.From, m, now)
+		n.onGossip(p.From, m, len(p.Data), now)
 	case protocol.GossipReply:
 		if addr, ok := n.peerAddr(m.Host, m.Port, p.From); ok && !n.offenders.Banned(addr, now) {
-			n.touch(addr, m.Name, now)
+			n.learn(addr, m.Name, addr == p.From, len(p.Data), now)
 		}
 	case protocol.Stats:
 		if n.reply(p.From, protocol.StatsReply{Height: n.chain.Height(), Hash: n.chain.TipHash()}, now) {
@@ -278,11 +285,7 @@ func (n *Node) handle(p Packet, now time.Time) {
 	case protocol.Announce:
 		n.onAnnounce(p.From, m.Block, now)
 	case protocol.Consensus:
-		// At most one round per STATS window: each round asks every peer,
-		// so a flood of CONSENSUS must not become a flood of STATS.
-		if now.Sub(n.lastRoundStart) < n.cfg.Timings.StatsWindow || !n.startConsensus(now, "CONSENSUS from "+p.From.String()) {
-			n.log.Debug().Str("from", p.From.String()).Msg("CONSENSUS ignored: a round is running or just ran")
-		}
+		n.onConsensus(p.From, now)
 	case protocol.NewWord:
 		n.onNewWord(p.From, m.Word)
 	}
@@ -310,21 +313,73 @@ func (n *Node) peerAddr(host string, port int, from netip.AddrPort) (netip.AddrP
 	return addr, true
 }
 
-// touch records a sign of life from addr; it logs new peers.
-func (n *Node) touch(addr netip.AddrPort, name string, now time.Time) (isNew bool) {
-	m, isNew := n.members.Touch(addr, name, now)
+// maxCredit bounds what an address not proven may be owed: three
+// datagrams' worth of its naming messages.
+const maxCredit = 3 * protocol.MaxDatagram
+
+// greetAgainAfter is when a member named but not yet heard from at its own
+// address is greeted once more: a peer that gossips before it binds its
+// socket missed the first greeting.
+const greetAgainAfter = 2 * time.Second
+
+// learn records addr, named by a message of size bytes (proven: the
+// message came from addr itself), and greets it when it is new: our
+// GOSSIP, so that peers that add members only from GOSSIP learn us, and a
+// STATS, whose answer from addr proves it and tells its chain. An address
+// not proven is owed at most three times the bytes that named it, in all.
+func (n *Node) learn(addr netip.AddrPort, name string, proven bool, size int, now time.Time) (*Member, bool) {
+	m, isNew := n.members.Touch(addr, name, proven, now)
 	if m == nil {
 		n.log.Debug().Str("peer", addr.String()).Msg("peer table full: not added")
-		return false
+		return nil, false
 	}
-	if isNew {
-		n.log.Info().Str("peer", addr.String()).Str("name", m.Name).Int("peers", n.members.Len()).Msg("peer found")
-		n.reply(addr, protocol.Stats{}, now) // its chain may be taller than ours: see onStatsReply
+	if !m.Proven {
+		m.Credit = min(m.Credit+3*size, maxCredit)
 	}
-	return isNew
+	if !isNew {
+		return m, false
+	}
+	ev := n.log.Info()
+	if !m.Proven {
+		ev = n.log.Debug() // perhaps nobody: found when it answers
+	}
+	ev.Str("peer", addr.String()).Str("name", m.Name).Bool("proven", m.Proven).Int("peers", n.members.Len()).Msg("peer found")
+	return m, true
 }
 
-func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
+// greet sends a new member our GOSSIP and a STATS (its chain may be taller
+// than ours: see onStatsReply), and, when it is not proven, schedules one
+// more greeting.
+func (n *Node) greet(m *Member, now time.Time) {
+	if n.gossip.ID == "" { // not started: no round yet
+		n.gossip = n.newGossip(now)
+	}
+	// This round's id, which the network has mostly seen: a fresh id
+	// would flood the network once per peer that learns of a newcomer.
+	n.reply(m.Addr, n.gossip, now)
+	if n.reply(m.Addr, protocol.Stats{}, now) && n.round != nil {
+		n.round.Ask(m.Addr, now) // its answer counts in a round still collecting
+	}
+	if !m.Proven && len(n.regreets) < n.cfg.MaxPeers {
+		m.GreetAgain = now.Add(greetAgainAfter)
+		n.regreets = append(n.regreets, regreet{addr: m.Addr, at: m.GreetAgain})
+	}
+}
+
+// greetAgain sends our GOSSIP once more to the members greeted
+// greetAgainAfter ago and not heard from since.
+func (n *Node) greetAgain(now time.Time) {
+	for len(n.regreets) > 0 && !now.Before(n.regreets[0].at) {
+		r := n.regreets[0]
+		n.regreets = n.regreets[1:]
+		if m := n.members.Get(r.addr); m != nil && !m.Proven && m.GreetAgain.Equal(r.at) {
+			m.GreetAgain = time.Time{}
+			n.reply(m.Addr, n.gossip, now)
+		}
+	}
+}
+
+func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, size int, now time.Time) {
 	if n.ourIDs.Has(g.ID) {
 		return
 	}
@@ -332,17 +387,14 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 	if !ok || n.offenders.Banned(origin, now) {
 		return
 	}
-	if n.touch(origin, g.Name, now) {
-		// Some peers only learn of us from our GOSSIP: tell it at once,
-		// with this round's id, which the network has mostly seen: a
-		// fresh id would flood the network once per peer that learns of
-		// a newcomer (N floods of 4N datagrams for one join).
-		if n.gossip.ID == "" { // not started: no round yet
-			n.gossip = n.newGossip(now)
-		}
-		n.reply(origin, n.gossip, now)
+	m, isNew := n.learn(origin, g.Name, origin == from, size, now)
+	if m == nil {
+		return
 	}
 	n.reply(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name}, now)
+	if isNew {
+		n.greet(m, now)
+	}
 	if !n.seen.Add(g.ID, now) {
 		return // forwarded already
 	}
@@ -350,7 +402,6 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, now time.Time) {
 	if !n.forwards.Allow(from, now) {
 		n.stats.RateLimited++
 		n.log.Debug().Str("from", from.String()).Msg("GOSSIP not forwarded: sender over the forward rate")
-		n.offend(from, pointsOverRate, "peer banned: too many GOSSIPs over the forward rate", nil, now)
 		return
 	}
 	for _, to := range n.members.Random(n.rng, 3, origin, from) {
@@ -370,7 +421,7 @@ func (n *Node) newGossip(now time.Time) protocol.Gossip {
 func (n *Node) gossipRound(now time.Time) {
 	g := n.newGossip(now)
 	n.gossip = g
-	targets := append([]netip.AddrPort(nil), n.cfg.Seeds...)
+	targets := append([]netip.AddrPort(nil), n.cfg.Seeds...) // Random picks proven members only
 	targets = append(targets, n.members.Random(n.rng, 3, n.cfg.Seeds...)...)
 	for _, to := range targets {
 		if to != n.cfg.Advertise && to != n.tr.LocalAddr() {

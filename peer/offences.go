@@ -41,37 +41,49 @@ func (n *Node) offend(addr netip.AddrPort, points float64, what string, err erro
 	ev.Msg(what)
 }
 
-// noise records a malformed, unsolicited or over-rate datagram from addr.
-func (n *Node) noise(addr netip.AddrPort, what string, now time.Time) {
-	n.offend(addr, pointsNoise, "peer banned: too many "+what, nil, now)
-}
-
-// reply sends m to addr unless addr is over its reply rate; it reports
-// whether m was sent. GET_BLOCKs over the rate are no offence: a peer
-// syncing from us alone asks as fast as we answer, and the dropped replies
-// slow it down (it resends fewer at a time); other requests over the rate
-// are a flood.
+// reply sends m to addr, a peer's request or our greeting, unless addr
+// is over its reply rate or is a member only named in a message that has
+// spent its credit (see Member.Proven); it reports whether m was sent.
+// Neither is anyone's offence: the request may carry a forged source, and
+// the naming message may come from anyone.
 func (n *Node) reply(to netip.AddrPort, m protocol.Message, now time.Time) bool {
+	data, err := protocol.Encode(m)
+	if err != nil {
+		n.log.Warn().Err(err).Str("to", to.String()).Msg("not sent")
+		return false
+	}
+	if mem := n.members.Get(to); mem != nil && !mem.Proven {
+		if mem.Credit < len(data) {
+			n.stats.Unproven++
+			n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("not sent: address not proven, credit spent")
+			return false
+		}
+		mem.Credit -= len(data)
+	}
 	if !n.replies.Allow(to, now) {
 		n.stats.RateLimited++
 		n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("reply dropped: over the reply rate")
-		if _, block := m.(protocol.GetBlockReply); !block {
-			n.offend(to, pointsOverRate, "peer banned: too many requests over the reply rate", nil, now)
-		}
 		return false
 	}
-	n.send(to, m)
+	n.sendData(to, data, m.Type())
 	return true
 }
 
-// noteSync turns what a sync learned about a backer into an offence.
-func (n *Node) noteSync(note consensus.Note, now time.Time) {
-	addr, err := netip.ParseAddrPort(note.Peer)
-	if err != nil {
+// noteSync turns what a sync learned about a backer into an offence and,
+// for a lie or a claim it could not serve, an exclusion from that chain.
+// A sync only learns from answers to its requests from the backer's own
+// address (see consensus.Sync.OnBlock).
+func (n *Node) noteSync(target consensus.Key, note consensus.Note, now time.Time) {
+	switch note.Kind {
+	case consensus.NoteOtherDifficulty:
+		n.log.Debug().Str("peer", note.Peer.String()).Int("zeros", note.Zeros).Err(note.Err).
+			Msg("sync: backer dropped: its chain is at another difficulty")
 		return
+	case consensus.NoteLied, consensus.NoteLacking:
+		n.excluded.Exclude(note.Peer, target)
 	}
 	points := map[consensus.NoteKind]float64{
 		consensus.NoteLied: pointsLie, consensus.NoteLacking: pointsLacking, consensus.NoteSilent: pointsSilent,
 	}[note.Kind]
-	n.offend(addr, points, "sync: backer dropped ("+note.Kind.String()+")", note.Err, now)
+	n.offend(note.Peer, points, "sync: backer dropped ("+note.Kind.String()+")", note.Err, now)
 }

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"blockpeer/chain"
@@ -52,7 +53,8 @@ type GroupStatus struct {
 	Height  int      `json:"height"`
 	Hash    string   `json:"hash"`
 	Backers []string `json:"backers"`
-	Bad     bool     `json:"bad"`
+	Bad     bool     `json:"bad"`    // every backer refused: each lied about it or could not serve it
+	Proven  bool     `json:"proven"` // its top block was shown in the round
 }
 
 // PeerStatus is one member.
@@ -63,6 +65,7 @@ type PeerStatus struct {
 	Height     int       `json:"height"` // its chain as it last told us
 	Hash       string    `json:"hash"`
 	ReportedAt time.Time `json:"reported_at"` // zero: never
+	Proven     bool      `json:"proven"`      // heard from at its own address (see Member.Proven)
 }
 
 // OffenderStatus is a peer that misbehaved: its offence score now and
@@ -99,13 +102,15 @@ func (n *Node) status() Status {
 	if sy := n.sync; sy != nil {
 		done, total := sy.Progress()
 		s.Sync = &SyncStatus{Phase: sy.Phase().String(), Height: sy.Target().Height, Hash: sy.Target().Hash,
-			ForkPoint: sy.ForkPoint(), Verified: done, Total: total, InFlight: sy.InFlight(), Backers: sy.Backers()}
+			ForkPoint: sy.ForkPoint(), Verified: done, Total: total, InFlight: sy.InFlight(), Backers: addrStrings(sy.Backers())}
 	}
 	for _, g := range n.lastRound {
-		s.Consensus = append(s.Consensus, GroupStatus{Height: g.Height, Hash: g.Hash, Backers: g.Backers, Bad: n.bad.Has(g.Key)})
+		s.Consensus = append(s.Consensus, GroupStatus{Height: g.Height, Hash: g.Hash, Backers: addrStrings(g.Backers),
+			Bad: n.excluded.Refused(g), Proven: n.round != nil && n.round.Proven(g.Key)})
 	}
 	for _, m := range n.members.All() {
-		s.Peers = append(s.Peers, PeerStatus{Name: m.Name, Addr: m.Addr.String(), LastSeen: m.LastSeen, Height: m.Height, Hash: m.Hash, ReportedAt: m.ReportedAt})
+		s.Peers = append(s.Peers, PeerStatus{Name: m.Name, Addr: m.Addr.String(), LastSeen: m.LastSeen, Height: m.Height,
+			Hash: m.Hash, ReportedAt: m.ReportedAt, Proven: m.Proven})
 	}
 	s.Offenders = n.offenders.List(now, 50)
 	s.Mining = MiningStatus{Enabled: n.cfg.Mine, Active: n.miner != nil, Hashes: n.hashes.Load(), HashRate: n.hashRate, Queued: len(n.words)}
@@ -123,6 +128,15 @@ func (n *Node) sampleHashRate(now time.Time) {
 		n.hashRate = float64(hashes-n.rateHashes) / dt.Seconds()
 	}
 	n.rateAt, n.rateHashes = now, hashes
+}
+
+// addrStrings returns the addresses as strings, for JSON.
+func addrStrings(addrs []netip.AddrPort) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
 }
 
 // Blocks returns up to limit blocks from height from upwards (copies).

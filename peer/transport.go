@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"blockpeer/protocol"
 )
@@ -14,6 +15,7 @@ import (
 type Packet struct {
 	From netip.AddrPort
 	Data []byte
+	At   time.Time // when the transport read it (zero: unknown)
 }
 
 // Transport moves datagrams: packets in on a channel, packets out with
@@ -70,7 +72,7 @@ func (u *UDP) read() {
 			continue // oversize: dropped, as the spec says
 		}
 		select {
-		case u.packets <- Packet{From: unmap(from), Data: append([]byte(nil), buf[:n]...)}:
+		case u.packets <- Packet{From: unmap(from), Data: append([]byte(nil), buf[:n]...), At: time.Now()}:
 		case <-u.closed: // nobody reads any more
 			return
 		}
