@@ -2,9 +2,9 @@ package consensus
 
 import (
 	"encoding/binary"
-		"math"
-	"net/netip"
+	"math"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"testing"

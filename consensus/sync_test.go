@@ -58,9 +58,9 @@ func tamperMessage(b *chain.Block) *chain.Block {
 type sent struct {
 	Request
 	phase    Phase
-	prefix   int       // from + verified when it was asked
-	resendOf netip.AddrPort   // peer asked last time for this height (zero if first)
-	at       time.Time // when it was asked
+	prefix   int            // from + verified when it was asked
+	resendOf netip.AddrPort // peer asked last time for this height (zero if first)
+	at       time.Time      // when it was asked
 }
 
 // sim runs a Sync against in-process backers and records what happened.
@@ -73,8 +73,8 @@ type sim struct {
 	serve  map[netip.AddrPort][]*chain.Block          // the chain each backer serves
 	silent map[netip.AddrPort]bool                    // never answers
 	tamper map[netip.AddrPort]func(*chain.Block) bool // modifies a served block; true if it did
-	lose   func(Request) bool                 // the request or its reply is lost
-	hook   func(sim *sim)                     // called once per round, before Poll
+	lose   func(Request) bool                         // the request or its reply is lost
+	hook   func(sim *sim)                             // called once per round, before Poll
 
 	log         []sent
 	lastAsked   map[int]netip.AddrPort
@@ -83,9 +83,9 @@ type sim struct {
 	tampered    map[netip.AddrPort]int // tampered blocks delivered per peer
 	verdicts    map[netip.AddrPort][]Verdict
 	notes       []Note
-	maxBatch    int                  // most requests returned by one Poll
-	maxFlight   int                  // most InFlight() seen
-	timeouts    int                  // times the clock was advanced for lack of replies
+	maxBatch    int                          // most requests returned by one Poll
+	maxFlight   int                          // most InFlight() seen
+	timeouts    int                          // times the clock was advanced for lack of replies
 	droppedAt   map[netip.AddrPort]int       // peer -> len(log) when its first note was seen
 	droppedWhen map[netip.AddrPort]time.Time // peer -> the clock then
 }

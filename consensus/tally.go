@@ -129,7 +129,9 @@ func (s *Exclusions) Exclude(peer netip.AddrPort, k Key) {
 }
 
 // Has reports whether peer is excluded from backing k.
-func (s *Exclusions) Has(peer netip.AddrPort, k Key) bool { return s != nil && s.pairs[exclusion{peer, k}] }
+func (s *Exclusions) Has(peer netip.AddrPort, k Key) bool {
+	return s != nil && s.pairs[exclusion{peer, k}]
+}
 
 // Filter returns g with its excluded backers taken out.
 func (s *Exclusions) Filter(g Group) Group {
@@ -148,7 +150,9 @@ func (s *Exclusions) Filter(g Group) Group {
 
 // Refused reports whether every backer of g is excluded: a chain nobody
 // we still trust reports.
-func (s *Exclusions) Refused(g Group) bool { return len(g.Backers) > 0 && len(s.Filter(g).Backers) == 0 }
+func (s *Exclusions) Refused(g Group) bool {
+	return len(g.Backers) > 0 && len(s.Filter(g).Backers) == 0
+}
 
 // Len returns the number of pairs held.
 func (s *Exclusions) Len() int { return len(s.order) }

@@ -3,10 +3,10 @@ package consensus
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
