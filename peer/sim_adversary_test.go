@@ -468,4 +468,3 @@ func TestSimAdversarySafety(t *testing.T) {
 		t.Run(adv.name, func(t *testing.T) { forSeeds(t, adversaryScenario(adv, safety)) })
 	}
 }
-
