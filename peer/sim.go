@@ -78,6 +78,7 @@ type Sim struct {
 	nodes    []*SimNode
 	byAddr   map[netip.AddrPort]*SimNode
 	actors   map[netip.AddrPort]func(from netip.AddrPort, data []byte)
+	watch    func(from, to netip.AddrPort, data []byte) // see Watch
 	cut      map[simLink]bool
 	newest   map[simLink]uint64 // per link, the latest send delivered
 	trace    hash.Hash          // of every datagram delivered, with its time and link
@@ -323,6 +324,12 @@ func (s *Sim) SendAs(from, to netip.AddrPort, data []byte) {
 	s.transmit(from, to, data)
 }
 
+// Watch has f see every datagram delivered from now on (to a node or an
+// actor), just before its receiver does; nil stops watching. A scenario
+// measures with it what crosses the network, such as the bytes that name
+// an address. f must not keep data.
+func (s *Sim) Watch(f func(from, to netip.AddrPort, data []byte)) { s.watch = f }
+
 // Partition cuts every link between nodes of different groups (nodes in no
 // group keep their links) until Heal.
 func (s *Sim) Partition(groups ...[]*SimNode) {
@@ -468,6 +475,9 @@ func (s *Sim) record(e *simEvent) {
 	s.trace.Write(hdr)
 	s.trace.Write(e.data)
 	s.hdr = hdr
+	if s.watch != nil {
+		s.watch(e.from, e.to, e.data)
+	}
 }
 
 func (s *Sim) fire(e *simEvent) {

@@ -52,7 +52,7 @@ type attack struct {
 	sent, bytes, overBudget int
 	// victims are addresses it named in message bodies without ever
 	// sending from them: each counts the bytes it received, and named
-	// the bytes of the datagrams that named it.
+	// the bytes of the datagrams delivered to nodes that named it.
 	victims map[netip.AddrPort]*victim
 }
 
@@ -100,12 +100,14 @@ func (a *attack) every(period time.Duration, f func()) {
 	a.sim.After(period, next)
 }
 
-// fresh returns an address of the adversary's never used before (ports
-// from 40000 up: nodes are at 20000 and up).
+// fresh returns an address of the adversary's not used lately: ports
+// 10000 to 19999, below the nodes' (20000 and up), so that the nodes,
+// which go through their peers in address order, meet the adversary's
+// first.
 func (a *attack) fresh() netip.AddrPort {
 	a.port++
-	if a.port < 40000 {
-		a.port = 40000
+	if a.port < 10000 || a.port >= 20000 {
+		a.port = 10000
 	}
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), a.port)
 }
@@ -274,7 +276,7 @@ var adversaries = []adversary{
 	// the asker's own block at that height (so that the search sets the
 	// fork point too high), and nothing else.
 	{"wrong-fork-point", 200, func(a *attack) {
-		for range 2 {
+		for range 4 {
 			a.member(claimHonest(a, func(asker netip.AddrPort, h int) protocol.Message {
 				if n := a.nodeAt(asker); n != nil && h < n.Height() {
 					return protocol.GetBlockReply{Height: h, Block: n.Blocks()[h]}
@@ -283,16 +285,18 @@ var adversaries = []adversary{
 			}))
 		}
 	}},
-	// 4: a backer of the honest chain that answers GET_BLOCK 0 with a
-	// valid genesis of its own, and nothing else.
+	// 4: backers of the honest chain that answer GET_BLOCK 0 with a
+	// valid genesis of their own, and nothing else.
 	{"stranger-genesis", 200, func(a *attack) {
 		genesis := chain.Extend(nil, 1, testDifficulty, advTag, 1_700_000_000)[0]
-		a.member(claimHonest(a, func(_ netip.AddrPort, h int) protocol.Message {
-			if h == 0 {
-				return protocol.GetBlockReply{Height: 0, Block: genesis}
-			}
-			return nil
-		}))
+		for range 3 {
+			a.member(claimHonest(a, func(_ netip.AddrPort, h int) protocol.Message {
+				if h == 0 {
+					return protocol.GetBlockReply{Height: 0, Block: genesis}
+				}
+				return nil
+			}))
+		}
 	}},
 	// 5: ten members each claiming a chain of its own, a million blocks
 	// tall, that they never serve.
@@ -318,8 +322,20 @@ var adversaries = []adversary{
 			if err != nil {
 				a.t.Fatal(err)
 			}
-			if a.sendRaw(me, a.target().Addr(), data) {
-				a.victims[v].named += len(data)
+			a.sendRaw(me, a.target().Addr(), data)
+		})
+		// What names a victim is the GOSSIP the adversary sent and every
+		// copy the nodes forwarded: each node may send a victim 3x the
+		// bytes it received naming it.
+		a.sim.Watch(func(_, to netip.AddrPort, data []byte) {
+			if to.Port() < 20000 { // not to a node
+				return
+			}
+			if g, err := protocol.Parse(data); err == nil && g.Type() == protocol.TypeGossip {
+				addr, err := netip.ParseAddrPort(fmt.Sprintf("%s:%d", g.(protocol.Gossip).Host, g.(protocol.Gossip).Port))
+				if v := a.victims[addr]; err == nil && v != nil {
+					v.named += len(data)
+				}
 			}
 		})
 	}},
@@ -349,7 +365,7 @@ func adversaryScenario(adv adversary, prop property) scenario {
 		awaitConvergence(t, sim, 5*time.Minute)
 
 		honest := sim.Nodes()
-		a := &attack{t: t, sim: sim, rate: adv.rate, victims: map[netip.AddrPort]*victim{},
+		a := &attack{t: t, sim: sim, rate: adv.rate, tokens: max(adv.rate, 1), victims: map[netip.AddrPort]*victim{},
 			honest: func() []*peer.SimNode { return honest }, filled: sim.Elapsed()}
 		adv.run(a)
 		checkSafety := func() {
