@@ -694,7 +694,9 @@ func TestAttackLateBinderLearnsUs(t *testing.T) {
 	port := hold.addr.Port()
 	hold.conn.Close()
 	sender := newRaw(t)
-	sender.send(node.addr, protocol.Gossip{Host: "127.0.0.1", Port: int(port), ID: "late-join", Name: "late"})
+	// A GOSSIP of the usual size (a UUID id): the greetings it is worth
+	// must fit in 3x its bytes.
+	sender.send(node.addr, protocol.Gossip{Host: "127.0.0.1", Port: int(port), ID: "6f1c1b8e-7a43-4f0e-9a51-2d8f3c0b9e47", Name: "late-binder"})
 	first := time.Now()
 	time.Sleep(time.Second)
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
