@@ -278,6 +278,42 @@ func TestAttackOtherPortOfBackersHost(t *testing.T) {
 	notMarkedBad(t, node, honest[len(honest)-1].Hash)
 }
 
+// TestAttackStatsReplyFromOtherPortIsNotTheBackers: while the node runs
+// its consensus rounds, STATS_REPLYs claiming a tall chain nobody holds
+// arrive from another port of its one peer's host, ahead of the peer's
+// own (slower) answer. They are not the peer's: it is not found lacking,
+// blamed or banned. (Issue 11, 1: three CONSENSUS and a fake STATS_REPLY
+// from another port got the honest peer banned.)
+func TestAttackStatsReplyFromOtherPortIsNotTheBackers(t *testing.T) {
+	blocks := chain.Extend(nil, 40, testDifficulty, "honest", 1_700_000_000)
+	nulls := `{"type":"GET_BLOCK_REPLY","height":null,"minedBy":null,"nonce":null,"messages":null,"hash":null,"timestamp":null}`
+	// An honest peer holding our chain that takes 30 ms to answer STATS.
+	src := startBad(t, func(_ *badPeer, m protocol.Message) []string {
+		switch m := m.(type) {
+		case protocol.Stats:
+			time.Sleep(30 * time.Millisecond)
+			return []string{`{"type":"STATS_REPLY",` + statsOf(blocks) + `}`}
+		case protocol.GetBlock:
+			if m.Height >= 0 && m.Height < len(blocks) {
+				return []string{encode(t, protocol.GetBlockReply{Block: blocks[m.Height]})}
+			}
+			return []string{nulls}
+		}
+		return nil
+	})
+	node := startNode(t, "node", blocks, []netip.AddrPort{src.addr}, func(c *peer.Config) {
+		c.Timings.ConsensusInterval = 300 * time.Millisecond
+	})
+	fake := []byte(`{"type":"STATS_REPLY","height":1000,"hash":"` + zeroHash(1) + `"}`)
+	other := newRaw(t)
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		other.sendRaw(node.addr, fake)
+		time.Sleep(5 * time.Millisecond)
+	}
+	noOffenceAgainst(t, node, src.addr, "the honest peer")
+	holdsValid(t, node, blocks)
+}
+
 // TestAttackEphemeralPortPeerStillSynced: a course peer answers STATS from
 // its listening socket but every other request from a fresh ephemeral
 // port. Its blocks prove themselves: the node must still sync from it.
