@@ -45,6 +45,9 @@ type SimStats struct {
 	Cut           int // lost on a cut link (a partition)
 	Undeliverable int // nobody at the address, or the node was down
 	Reordered     int // delivered after a later datagram of the same link
+	// ActorSent and ActorBytes count what actors sent (SendAs), apart
+	// from the nodes' datagrams (Sent).
+	ActorSent, ActorBytes int
 	// ByType counts the datagrams sent by message type.
 	ByType map[string]int
 }
@@ -56,6 +59,10 @@ type SimStats struct {
 // no goroutine runs per node, so the same seed and the same scenario give the
 // same run, datagram for datagram (see Digest). Nodes do not mine: the
 // scenario hands them blocks (Mine) at the virtual times it chooses.
+//
+// Actors (AddActor) stand in for peers that are no Node, such as the
+// adversaries of a scenario: they receive datagrams at an address and send
+// from any address (SendAs), on the same virtual time.
 //
 // A Sim is not safe for concurrent use. Its nodes are reached through their
 // SimNode, on the caller's goroutine between runs: a simulated node has no
@@ -70,6 +77,8 @@ type Sim struct {
 	queue    simQueue
 	nodes    []*SimNode
 	byAddr   map[netip.AddrPort]*SimNode
+	actors   map[netip.AddrPort]func(from netip.AddrPort, data []byte)
+	watch    func(from, to netip.AddrPort, data []byte) // see Watch
 	cut      map[simLink]bool
 	newest   map[simLink]uint64 // per link, the latest send delivered
 	trace    hash.Hash          // of every datagram delivered, with its time and link
@@ -90,6 +99,7 @@ func NewSim(cfg SimConfig) *Sim {
 		start:    SimEpoch,
 		now:      SimEpoch,
 		byAddr:   make(map[netip.AddrPort]*SimNode),
+		actors:   make(map[netip.AddrPort]func(netip.AddrPort, []byte)),
 		cut:      make(map[simLink]bool),
 		newest:   make(map[simLink]uint64),
 		trace:    sha256.New(),
@@ -169,6 +179,9 @@ func (s *Sim) AddNode(name string, seeds []netip.AddrPort, blocks []*chain.Block
 	}
 	n := &SimNode{sim: s, name: name, addr: netip.AddrPortFrom(loopback, uint16(20000+len(s.nodes))),
 		seeds: append([]netip.AddrPort(nil), seeds...), chain: ch}
+	if s.actors[n.addr] != nil {
+		return nil, fmt.Errorf("sim: %s: an actor is at %s", name, n.addr)
+	}
 	s.nodes = append(s.nodes, n)
 	s.byAddr[n.addr] = n
 	if err := n.Start(); err != nil {
@@ -252,6 +265,16 @@ func (n *SimNode) Knows(addr netip.AddrPort) (lastSeen time.Time, ok bool) {
 	return m.LastSeen, true
 }
 
+// Offenders returns every peer the node holds an offence against (of its
+// current or last incarnation), the highest score first: unlike
+// Status().Offenders, not cut at 50.
+func (n *SimNode) Offenders() []OffenderStatus {
+	if n.node == nil {
+		return nil
+	}
+	return n.node.offenders.List(n.sim.now, n.node.offenders.Len())
+}
+
 // Mine has the node mine a block on its tip now, single-threaded at the
 // Sim's (low) difficulty, and hands it to the node as its miner's found
 // block: appended, then ANNOUNCEd to every peer. It returns the block, or
@@ -269,6 +292,43 @@ func (s *Sim) Mine(n *SimNode) *chain.Block {
 	n.node.addMined(b, 0)
 	return b
 }
+
+// AddActor has handle receive every datagram delivered to addr, on the
+// Sim's goroutine at its virtual time: a scenario's stand-in for a peer
+// that is no Node (an adversary, a peer of another implementation). The
+// actor sends with SendAs, from addr or from any other address. addr must
+// not be a node's (nodes are at 127.0.0.1:20000 and up: take actors'
+// ports elsewhere); a second AddActor at addr replaces the handler, and a
+// nil handle removes the actor (datagrams to addr are then undeliverable,
+// as to a socket not bound yet).
+func (s *Sim) AddActor(addr netip.AddrPort, handle func(from netip.AddrPort, data []byte)) error {
+	if s.byAddr[addr] != nil {
+		return fmt.Errorf("sim: actor at %s: a node's address", addr)
+	}
+	if handle == nil {
+		delete(s.actors, addr)
+		return nil
+	}
+	s.actors[addr] = handle
+	return nil
+}
+
+// SendAs sends data to the node or actor at to, as if from the address
+// from, which may be anyone's (a UDP source address can be forged): it
+// goes through the network as a node's datagram does (delay, loss, cut
+// links between from and to), and the receiver sees from as its source.
+// It is counted in SimStats.ActorSent, not in Sent.
+func (s *Sim) SendAs(from, to netip.AddrPort, data []byte) {
+	s.stats.ActorSent++
+	s.stats.ActorBytes += len(data)
+	s.transmit(from, to, data)
+}
+
+// Watch has f see every datagram delivered from now on (to a node or an
+// actor), just before its receiver does; nil stops watching. A scenario
+// measures with it what crosses the network, such as the bytes that name
+// an address. f must not keep data.
+func (s *Sim) Watch(f func(from, to netip.AddrPort, data []byte)) { s.watch = f }
 
 // Partition cuts every link between nodes of different groups (nodes in no
 // group keep their links) until Heal.
@@ -349,6 +409,11 @@ func (s *Sim) Digest() string {
 func (s *Sim) send(from, to netip.AddrPort, data []byte) {
 	s.stats.Sent++
 	s.stats.ByType[gjson.GetBytes(data, "type").String()]++
+	s.transmit(from, to, data)
+}
+
+// transmit puts a datagram into the queue, maybe twice, maybe not at all.
+func (s *Sim) transmit(from, to netip.AddrPort, data []byte) {
 	s.seq++
 	sent := s.seq
 	if s.cut[linkOf(from, to)] {
@@ -376,8 +441,14 @@ func (s *Sim) send(from, to netip.AddrPort, data []byte) {
 
 func (s *Sim) deliver(e *simEvent) {
 	dst := s.byAddr[e.to]
+	actor := s.actors[e.to]
 	link := linkOf(e.from, e.to)
 	switch {
+	case dst == nil && actor != nil && !s.cut[link] && len(e.data) <= protocol.ReadBuffer:
+		s.stats.Delivered++
+		s.record(e)
+		actor(e.from, e.data)
+		return
 	case dst == nil || !dst.up || len(e.data) > protocol.ReadBuffer:
 		s.stats.Undeliverable++
 		return
@@ -391,6 +462,12 @@ func (s *Sim) deliver(e *simEvent) {
 	}
 	s.newest[dir] = max(s.newest[dir], e.sent)
 	s.stats.Delivered++
+	s.record(e)
+	dst.node.handle(Packet{From: e.from, Data: e.data}, s.now)
+}
+
+// record adds a delivered datagram to the trace of the run (see Digest).
+func (s *Sim) record(e *simEvent) {
 	hdr := binary.BigEndian.AppendUint64(s.hdr[:0], uint64(s.now.Sub(s.start)))
 	hdr, _ = e.from.AppendBinary(hdr)
 	hdr, _ = e.to.AppendBinary(hdr)
@@ -398,7 +475,9 @@ func (s *Sim) deliver(e *simEvent) {
 	s.trace.Write(hdr)
 	s.trace.Write(e.data)
 	s.hdr = hdr
-	dst.node.handle(Packet{From: e.from, Data: e.data}, s.now)
+	if s.watch != nil {
+		s.watch(e.from, e.to, e.data)
+	}
 }
 
 func (s *Sim) fire(e *simEvent) {
