@@ -182,6 +182,7 @@ type backer struct {
 	backoff    uint   // its timeout is doubled this many times (bursts of timeouts since its last answer)
 	dropped    string // why it was dropped ("" while in use)
 	silent     bool   // dropped for timeouts, not for lying
+	parked     error  // set aside, unblamed, for blocks that disagree with others' (see park)
 }
 
 type request struct {
@@ -637,7 +638,7 @@ func (s *Sync) advance() {
 		vn := s.from + len(s.verified)
 		if vn == s.to {
 			if s.prevHash == s.target.Hash || s.extended {
-				s.phase = Done
+				s.finish()
 				return
 			}
 			// The top is not the reported hash: either the chain grew
@@ -659,9 +660,10 @@ func (s *Sync) advance() {
 		err := chain.Validate(r.block, s.prevHash, vn, s.cfg.Difficulty)
 		if err == nil {
 			if c, ok := s.conflicts[vn]; ok && c.peer != supplier && s.supplier(vn-1) != supplier {
-				// Two others agree where this one disagreed: it lied.
+				// Two others agree where this one disagreed: it is set
+				// aside (two agreeing backers may be one liar's).
 				delete(s.conflicts, vn)
-				s.wrong(c.peer, c.err)
+				s.park(c.peer, c.err)
 				if vn != s.from+len(s.verified) { // its blocks below were rolled back
 					s.have[vn] = r
 					continue
@@ -709,7 +711,24 @@ func (s *Sync) advance() {
 			}
 			delete(s.conflicts, vn)
 			s.have[vn] = r
-			s.wrong(below, fmt.Errorf("block %d disagrees with blocks %d of two other backers", vn-1, vn))
+			s.park(below, fmt.Errorf("block %d disagrees with blocks %d of two other backers", vn-1, vn))
+		}
+	}
+}
+
+// finish ends the sync with its candidate. When it ends on the target's
+// hash, it is the target chain: the backers set aside for blocks that
+// disagreed with it served another chain's blocks in answer to our
+// requests, and are noted as liars.
+func (s *Sync) finish() {
+	s.phase = Done
+	if s.prevHash != s.target.Hash {
+		return
+	}
+	for _, b := range s.backers {
+		if b.parked != nil {
+			s.notes = append(s.notes, Note{Peer: b.addr, Kind: NoteLied, Err: fmt.Errorf("sent blocks of another chain: %w", b.parked)})
+			b.parked = nil
 		}
 	}
 }
@@ -829,12 +848,57 @@ func (s *Sync) drop(b *backer, kind NoteKind, why error) {
 			s.queueRetry(h, nil)
 		}
 	}
+	s.checkLeft()
+}
+
+// park sets b aside, unblamed: its blocks disagree with two others', but
+// two backers that agree may be one liar's two addresses, and which side
+// holds the target chain shows only when a side reaches its top hash. If
+// the others fail to, the sync starts again with the backers set aside
+// (see checkLeft); if they reach it, the backers set aside served blocks
+// of another chain, and are noted as liars then (see finish).
+func (s *Sync) park(b *backer, why error) {
+	if b == s.anon {
+		s.forget(b)
+		return
+	}
+	if b.dropped != "" {
+		return
+	}
+	b.parked, b.dropped = why, "set aside: "+why.Error()
+	s.forget(b)
+	for h, r := range s.pending {
+		if r.peer == b {
+			delete(s.pending, h)
+			b.inflight--
+			s.queueRetry(h, nil)
+		}
+	}
+	s.checkLeft()
+}
+
+// checkLeft fails the sync once no backer is left in use, unless some
+// were set aside: then it searches again, asking the first of them, which
+// backs the others no more than they back it.
+func (s *Sync) checkLeft() {
+	var parked []*backer
 	for _, o := range s.backers {
 		if o.dropped == "" {
 			return
 		}
+		if o.parked != nil {
+			parked = append(parked, o)
+		}
 	}
-	s.fail()
+	if len(parked) == 0 || s.searches > len(s.backers) || s.phase >= Done {
+		s.fail()
+		return
+	}
+	for _, b := range parked {
+		b.parked, b.dropped, b.strikes, b.lies, b.backoff = nil, "", 0, 0, 0
+		b.window = s.cfg.InitialWindow
+	}
+	s.search(min(s.local.Height(), s.target.Height), parked[0])
 }
 
 // stall ends a sync that verified nothing for StallTimeout; it marks
