@@ -1,0 +1,62 @@
+package peer
+
+import (
+	"net/netip"
+
+	"blockpeer/protocol"
+)
+
+// loggedOversize is the bounded set of contents (block hashes, gossip ids)
+// whose oversize send has been logged, so that a block served to every
+// peer that syncs is logged once, not once per request.
+type loggedOversize struct {
+	keys map[string]struct{}
+	max  int
+}
+
+func newLoggedOversize(max int) *loggedOversize {
+	return &loggedOversize{keys: make(map[string]struct{}), max: max}
+}
+
+// first records key and reports whether it was not recorded yet. When the
+// set is full it starts again: a key may then be logged once more.
+func (s *loggedOversize) first(key string) bool {
+	if _, ok := s.keys[key]; ok {
+		return false
+	}
+	if len(s.keys) >= s.max {
+		clear(s.keys)
+	}
+	s.keys[key] = struct{}{}
+	return true
+}
+
+// pass sends m, valid content made by someone else that we pass on (a
+// block we serve, a GOSSIP we forward), whole: up to
+// protocol.MaxRelayDatagram bytes, as the spec says, rather than not at
+// all. key names the content (a block hash, a gossip id): a send over
+// protocol.MaxDatagram, or one too large even to pass on, is logged once
+// per key, at info for a block and at debug for a GOSSIP (anyone can make
+// those).
+func (n *Node) pass(to netip.AddrPort, m protocol.Message, key string) {
+	data, err := protocol.EncodeRelay(m)
+	if err == nil && len(data) <= protocol.MaxDatagram {
+		n.transmit(to, m, data)
+		return
+	}
+	if n.oversize.first(m.Type() + " " + key) {
+		ev := n.log.Info()
+		if _, gossip := m.(protocol.Gossip); gossip {
+			ev = n.log.Debug()
+		}
+		ev = ev.Str("type", m.Type()).Str("key", key).Str("to", to.String())
+		if err != nil {
+			ev.Err(err).Msg("not sent: too large even to pass on whole")
+		} else {
+			ev.Int("bytes", len(data)).Msgf("sent whole although over %d bytes: valid content we pass on (peers reading with a %d-byte buffer miss it)", protocol.MaxDatagram, protocol.MaxDatagram)
+		}
+	}
+	if err == nil {
+		n.transmit(to, m, data)
+	}
+}
