@@ -158,3 +158,29 @@ func TestCheckName(t *testing.T) {
 		t.Errorf("New with a 21-character mined message: error %v", err)
 	}
 }
+
+// A block too large for any datagram (a 70,000-byte minedBy: valid, as the
+// spec sets no bound) cannot be served; the node says so, once.
+func TestBlockTooLargeForAnyDatagramIsLogged(t *testing.T) {
+	blocks := chain.Extend(nil, 1, testDifficulty, "huge", 1_700_000_000)
+	b := &chain.Block{Height: 1, MinedBy: strings.Repeat("m", 70_000), Messages: []string{"huge"}, Timestamp: 1_700_000_001}
+	if !chain.Mine(blocks[0].Hash, b, testDifficulty, 1<<30) {
+		t.Fatal("could not mine the huge block")
+	}
+	blocks = append(blocks, b)
+	logs := &logLines{}
+	src := startNode(t, "src", blocks, nil, func(c *peer.Config) {
+		c.Log = zerolog.New(logs).Level(zerolog.DebugLevel)
+	})
+	r := newRaw(t)
+	for range 2 {
+		r.send(src.addr, protocol.GetBlock{Height: 1})
+		r.send(src.addr, protocol.Stats{}) // answered after the GET_BLOCK: the node has handled it
+		if r.recvType(protocol.TypeStatsReply, 2*time.Second) == nil {
+			t.Fatal("no STATS_REPLY")
+		}
+	}
+	if n := logs.count("GET_BLOCK_REPLY not sent: too large even to pass on whole"); n != 1 {
+		t.Errorf("%d log lines about the block too large to send, want 1:\n%.2000s", n, logs.buf.String())
+	}
+}

@@ -45,15 +45,15 @@ func (n *Node) pass(to netip.AddrPort, m protocol.Message, key string) {
 		return
 	}
 	if n.oversize.first(m.Type() + " " + key) {
-		ev := n.log.Info()
+		ev := n.log.Info().Str("hash", key)
 		if _, gossip := m.(protocol.Gossip); gossip {
-			ev = n.log.Debug()
+			ev = n.log.Debug().Str("id", key)
 		}
-		ev = ev.Str("type", m.Type()).Str("key", key).Str("to", to.String())
+		ev = ev.Str("to", to.String())
 		if err != nil {
-			ev.Err(err).Msg("not sent: too large even to pass on whole")
+			ev.Err(err).Msgf("%s not sent: too large even to pass on whole", m.Type())
 		} else {
-			ev.Int("bytes", len(data)).Msgf("sent whole although over %d bytes: valid content we pass on (peers reading with a %d-byte buffer miss it)", protocol.MaxDatagram, protocol.MaxDatagram)
+			ev.Int("bytes", len(data)).Msgf("%s sent whole although over %d bytes, as the spec says (peers that read only %d bytes miss it)", m.Type(), protocol.MaxDatagram, protocol.MaxDatagram)
 		}
 	}
 	if err == nil {
