@@ -184,3 +184,22 @@ func TestBlockTooLargeForAnyDatagramIsLogged(t *testing.T) {
 		t.Errorf("%d log lines about the block too large to send, want 1:\n%.2000s", n, logs.buf.String())
 	}
 }
+
+// A valid block close to the 64 KiB limit is taken from an ANNOUNCE,
+// served and synced like any other.
+func TestBlockNear64KiBIsAnnouncedServedAndSynced(t *testing.T) {
+	blocks := chain.Extend(nil, 1, testDifficulty, "big", 1_700_000_000)
+	b := &chain.Block{Height: 1, MinedBy: strings.Repeat("m", 65_000), Messages: []string{"big"}, Timestamp: 1_700_000_001}
+	if !chain.Mine(blocks[0].Hash, b, testDifficulty, 1<<30) {
+		t.Fatal("could not mine the block")
+	}
+	data, err := protocol.EncodeRelay(protocol.Announce{Block: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := startNode(t, "src", blocks, nil)
+	newRaw(t).sendRaw(src.addr, data)
+	eventually(t, 5*time.Second, "src to append the announced block", func() bool { return src.status(t).Tip == b.Hash })
+	fresh := startNode(t, "fresh", nil, []netip.AddrPort{src.addr})
+	eventually(t, 10*time.Second, "the fresh node to sync the block", func() bool { return fresh.status(t).Tip == b.Hash })
+}
