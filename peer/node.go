@@ -63,7 +63,7 @@ type Node struct {
 	replies   *ReplyLimiter // replies per destination
 	forwards  *ReplyLimiter // GOSSIPs forwarded per sender
 
-	oversize *loggedOversize // contents whose send over protocol.MaxDatagram was logged (see pass)
+	oversize *loggedOversize // blocks whose send over protocol.MaxDatagram was logged (see pass)
 
 	stats Counters
 }
