@@ -127,6 +127,9 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	case f.consensus <= 0:
 		return nil, errors.New("-consensus-interval must be positive")
 	}
+	if err := peer.CheckName(f.name); err != nil {
+		return nil, fmt.Errorf("-name refused: %w", err)
+	}
 	return f, nil
 }
 

@@ -183,6 +183,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-name", "x", "stray"}, `"stray"`},
 		{[]string{"-name", "x", "-consensus-interval", "0s"}, "-consensus-interval"},
 		{[]string{"-name", "  "}, "-name"},
+		{[]string{"-name", strings.Repeat("n", 201)}, "-name refused: the name is 201 bytes long; at most 200"},
+		{[]string{"-name", strings.Repeat("\x01", 150)}, "-name refused: our GOSSIP with this name would not fit"},
 		{[]string{"-name", "x", "-bogus"}, "bogus"},
 	} {
 		_, err := parseNodeFlags(tc.args, io.Discard)

@@ -25,6 +25,14 @@ import (
 func startToolNode(t *testing.T) (addr string, blocks []*chain.Block) {
 	t.Helper()
 	blocks = chain.Extend(nil, 30, 2, "tools", 1_700_000_000)
+	_, addr = runToolNode(t, blocks)
+	return addr, blocks
+}
+
+// runToolNode runs a real node on 127.0.0.1 holding blocks (at difficulty
+// 2), until the test ends.
+func runToolNode(t *testing.T, blocks []*chain.Block) (*peer.Node, string) {
+	t.Helper()
 	tr, err := peer.ListenUDP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +62,7 @@ func startToolNode(t *testing.T) (addr string, blocks []*chain.Block) {
 		}
 		tr.Close()
 	})
-	return tr.LocalAddr().String(), blocks
+	return n, tr.LocalAddr().String()
 }
 
 // closedPort returns a 127.0.0.1 address nothing listens on.
@@ -234,5 +242,50 @@ func TestCheckCommand(t *testing.T) {
 	err := runCheck([]string{"-timeout", "200ms", closedPort(t)}, &out)
 	if !errors.Is(err, client.ErrFailed) || !strings.Contains(out.String(), "FAIL  stats") {
 		t.Errorf("check of a closed port: %v\n%s", err, out.String())
+	}
+}
+
+// A valid block over 1024 bytes (minedBy 20 emoji, 10 messages of 20
+// emoji) is someone else's block that ask announce passes on: it is sent
+// whole, as the spec says, and the node appends it; get then fetches it
+// back from the node, which serves it whole too.
+func TestAskAnnouncesOversizeBlock(t *testing.T) {
+	blocks := chain.Extend(nil, 1, 2, "tools", 1_700_000_000)
+	big := &chain.Block{Height: 1, MinedBy: strings.Repeat("😀", 20), Timestamp: 1_700_000_001}
+	for range chain.MaxMessages {
+		big.Messages = append(big.Messages, strings.Repeat("🧱", chain.MaxMessageRunes))
+	}
+	if !chain.Mine(blocks[0].Hash, big, 2, 1<<30) {
+		t.Fatal("could not mine the oversize block")
+	}
+	n, addr := runToolNode(t, blocks)
+	data, err := json.Marshal(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ask(t, "-difficulty", "2", addr, "announce", file)
+	if err != nil || !strings.Contains(out, "bytes, over the 1024 most peers read: sent whole, as the spec has a valid block sent") {
+		t.Fatalf("announce of the oversize block: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := n.Status(ctx)
+		cancel()
+		if err == nil && st.Tip == big.Hash {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node never appended the announced oversize block (height %d)", st.Height)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out, err = ask(t, "-difficulty", "2", addr, "get", "1")
+	if err != nil || !strings.Contains(out, "valid      yes, at difficulty 2") || !strings.Contains(out, big.MinedBy) {
+		t.Errorf("get 1 of the oversize block: %v", err)
 	}
 }

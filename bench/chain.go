@@ -34,7 +34,7 @@ func loadChain(dir string, n int) (*blockSet, error) {
 	}
 	bs := &blockSet{blocks: blocks}
 	for h, b := range blocks {
-		rep, err := protocol.Encode(protocol.GetBlockReply{Block: b})
+		rep, err := protocol.EncodeRelay(protocol.GetBlockReply{Block: b}) // served as a node serves it: whole
 		if err != nil {
 			return nil, fmt.Errorf("encode block %d: %w", h, err)
 		}

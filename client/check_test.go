@@ -190,6 +190,7 @@ const (
 	forwardToSender      // forwards gossip back to whoever sent it
 	oversizeReply        // pads STATS_REPLY over 1024 bytes
 	dropFirstAsk         // ignores the first GET_BLOCK for each height
+	paddedBlock          // pads its GET_BLOCK_REPLYs over 1024 bytes
 )
 
 // brokenPeer is a small peer written from the spec, correct but for one
@@ -290,6 +291,11 @@ func (p *brokenPeer) handle(from netip.AddrPort, data []byte) {
 		if p.flaw == dropFirstAsk && p.asked[m.Height] == 1 {
 			return
 		}
+		if m.Height >= 0 && m.Height < len(p.blocks) && p.flaw == paddedBlock {
+			data, _ := protocol.Encode(protocol.GetBlockReply{Block: p.blocks[m.Height]})
+			p.sendRaw(to, append(data[:len(data)-2], []byte(`,"pad":"`+strings.Repeat(" ", 1000)+`"}`)...))
+			return
+		}
 		if m.Height >= 0 && m.Height < len(p.blocks) {
 			p.send(to, protocol.GetBlockReply{Block: p.blocks[m.Height]})
 			return
@@ -366,6 +372,7 @@ func TestCheckBrokenPeers(t *testing.T) {
 		{"gossip forwarded back to its sender", forwardToSender, "gossip-forward", "the gossip was forwarded back to its sender"},
 		{"stops answering after junk", deafAfterJunk, "junk", "stopped answering STATS after a 65000-byte datagram"},
 		{"an oversize reply", oversizeReply, "datagram-size", "datagrams over 1024 bytes"},
+		{"padded block replies", paddedBlock, "datagram-size", "datagrams over 1024 bytes (peers read with a 1024-byte buffer): 11"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -491,5 +498,63 @@ func TestCheckRealBlocks(t *testing.T) {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("get 1 output lacks %q:\n%s", w, out.String())
 		}
+	}
+}
+
+// TestCheckOversizeBlock: a valid block that encodes over 1024 bytes even
+// raw (minedBy of 20 emoji, 10 messages of 20 emoji) is sent whole, as the
+// spec says; check passes it, and chain fetches it.
+func TestCheckOversizeBlock(t *testing.T) {
+	blocks := testChain(1)
+	b := &chain.Block{Height: 1, MinedBy: strings.Repeat("😀", 20), Timestamp: 1_700_000_001}
+	for range chain.MaxMessages {
+		b.Messages = append(b.Messages, strings.Repeat("🧱", chain.MaxMessageRunes))
+	}
+	if !chain.Mine(blocks[0].Hash, b, testDifficulty, 1<<30) {
+		t.Fatal("could not mine the oversize block")
+	}
+	blocks = append(blocks, b)
+	addr := startNode(t, blocks)
+	r, out := runCheck(t, checkConfig(addr))
+	for _, res := range r.Results {
+		if res.Status != client.Pass && !slowMachine(t, res) {
+			t.Errorf("%s: %s %s", res.Name, res.Status, res.Detail)
+		}
+	}
+	if !strings.Contains(out, "carrying a block too big for it even raw (sent whole, as the spec says)") {
+		t.Errorf("datagram-size does not say the oversize block was sent whole")
+	}
+
+	c, err := client.Dial(client.Config{Target: addr.String(), Difficulty: testDifficulty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var chainOut bytes.Buffer
+	if err := c.Do([]string{"chain"}, &chainOut, client.Options{}); err != nil || !strings.Contains(chainOut.String(), "all valid") {
+		t.Errorf("chain: %v\n%s", err, chainOut.String())
+	}
+}
+
+// TestChainWhenSendsFail: GET_BLOCKs that cannot be sent count as tries:
+// chain gives up on them and says why, rather than resending forever.
+func TestChainWhenSendsFail(t *testing.T) {
+	conn := listen(t)
+	c, err := client.Dial(client.Config{Target: conn.LocalAddr().String(), Timeout: 50 * time.Millisecond, Difficulty: testDifficulty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // every send fails from now on
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- c.Do([]string{"chain", "0", "3"}, &out, client.Options{}) }()
+	select {
+	case err := <-done:
+		t.Logf("%s(err %v)", out.String(), err)
+		if err == nil || !strings.Contains(out.String(), "not sent  16 GET_BLOCKs, the last: send to") {
+			t.Errorf("chain with every send failing: err %v, output lacks the 16 sends that failed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("chain never returned: it resends what it cannot send forever")
 	}
 }

@@ -95,12 +95,12 @@ func (c *Client) Do(args []string, out io.Writer, opt Options) error {
 		if err := argc(0, 0); err != nil {
 			return err
 		}
-		return c.fireAndForget(out, opt, protocol.Consensus{})
+		return c.fireAndForget(out, opt, protocol.Consensus{}, protocol.Encode)
 	case "word":
 		if len(rest) == 0 {
 			return fmt.Errorf("%w: word TEXT", ErrUsage)
 		}
-		return c.fireAndForget(out, opt, protocol.NewWord{Word: strings.Join(rest, " ")})
+		return c.fireAndForget(out, opt, protocol.NewWord{Word: strings.Join(rest, " ")}, protocol.Encode)
 	case "announce":
 		if err := argc(1, 1); err != nil {
 			return err
@@ -109,7 +109,9 @@ func (c *Client) Do(args []string, out io.Writer, opt Options) error {
 		if err != nil {
 			return err
 		}
-		return c.fireAndForget(out, opt, protocol.Announce{Block: b})
+		// The block is passed on, not created: sent whole even over 1024
+		// bytes, as the spec has a valid block sent.
+		return c.fireAndForget(out, opt, protocol.Announce{Block: b}, protocol.EncodeRelay)
 	case "raw":
 		if len(rest) == 0 {
 			return fmt.Errorf("%w: raw JSON", ErrUsage)
@@ -274,7 +276,7 @@ func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
 	if opt.JSON {
 		if err := writeJSON(out, map[string]any{
 			"peer": c.cfg.Target, "from": from, "to": to, "difficulty": c.cfg.Difficulty,
-			"valid": len(problems) == 0, "problems": problems, "requests": f.Requests, "resent": f.Resent,
+			"valid": len(problems) == 0, "problems": problems, "requests": f.Requests, "resent": f.Resent, "not_sent": f.SendErrors,
 			"took_s": f.Took.Seconds(), "blocks": blocks,
 		}); err != nil {
 			return err
@@ -296,6 +298,9 @@ func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
 			len(f.Blocks)-len(f.missing()), fmtDur(f.Took), rate, f.Requests, f.Resent, fetchWindow)
 		if f.NoBlock > 0 || f.Bad > 0 {
 			fmt.Fprintf(tw, "  odd replies\t%d \"no such block\", %d malformed blocks\n", f.NoBlock, f.Bad)
+		}
+		if f.SendErrors > 0 {
+			fmt.Fprintf(tw, "  not sent\t%d GET_BLOCKs, the last: %v\n", f.SendErrors, f.LastSendError)
 		}
 		for i, p := range problems {
 			if i == 10 {
@@ -334,15 +339,24 @@ func (c *Client) cmdGossip(out io.Writer, opt Options) error {
 	return tw.Flush()
 }
 
-func (c *Client) fireAndForget(out io.Writer, opt Options, m protocol.Message) error {
-	data, err := c.send(c.main, m)
+// fireAndForget sends m, encoded with encode (protocol.Encode for what we
+// create, protocol.EncodeRelay for a block we pass on), and says what it
+// sent.
+func (c *Client) fireAndForget(out io.Writer, opt Options, m protocol.Message, encode func(protocol.Message) ([]byte, error)) error {
+	data, err := encode(m)
 	if err != nil {
 		return err
 	}
+	if err := c.sendRaw(c.main, data); err != nil {
+		return err
+	}
 	if opt.JSON {
-		return writeJSON(out, map[string]any{"peer": c.cfg.Target, "sent": rawJSON(data)})
+		return writeJSON(out, map[string]any{"peer": c.cfg.Target, "sent": rawJSON(data), "bytes": len(data)})
 	}
 	fmt.Fprintf(out, "sent to %s: %s (no reply expected)\n", c.cfg.Target, strings.TrimSpace(string(data)))
+	if len(data) > protocol.MaxDatagram {
+		fmt.Fprintf(out, "note: %d bytes, over the %d most peers read: sent whole, as the spec has a valid block sent\n", len(data), protocol.MaxDatagram)
+	}
 	return nil
 }
 

@@ -25,6 +25,9 @@ type fetched struct {
 	NoBlock  int // "no such block" replies (cannot be told apart by height)
 	Bad      int // replies that looked like a block but were not one
 	Took     time.Duration
+
+	SendErrors    int   // GET_BLOCKs that could not be sent
+	LastSendError error // the last reason
 }
 
 // missing returns the heights the fetch did not get.
@@ -58,12 +61,14 @@ func (c *Client) fetchRange(first, last int, progress func(got, total int, elaps
 	next, got, failed := first, 0, 0
 	nextProgress := start.Add(fetchProgress)
 	send := func(h int, fl *flight) {
+		fl.sentAt = time.Now()
+		fl.tries++ // a failed send is a try too: resent at its deadline, given up after fetchTries
 		if _, err := c.send(c.main, protocol.GetBlock{Height: h}); err != nil {
-			return // counted as a try; resent at its deadline
+			f.SendErrors++
+			f.LastSendError = err
+			return
 		}
 		f.Requests++
-		fl.sentAt = time.Now()
-		fl.tries++
 	}
 	pos := c.mark()
 	for got+failed < total {

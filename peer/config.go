@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
+
+	"blockpeer/chain"
 )
 
 // Timings are every interval the node keeps. The course values live in the
@@ -52,9 +55,10 @@ type Config struct {
 }
 
 func (c *Config) check() error {
+	if err := CheckName(c.Name); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	switch {
-	case c.Name == "":
-		return errors.New("config: a name is required")
 	case !c.Advertise.IsValid():
 		return errors.New("config: no address to advertise")
 	case c.Difficulty < 0 || c.Difficulty > 64:
@@ -75,6 +79,9 @@ func (c *Config) check() error {
 	}
 	if c.MineMessage == "" {
 		c.MineMessage = "blockpeer"
+	}
+	if n := utf8.RuneCountInString(c.MineMessage); n > chain.MaxMessageRunes || !utf8.ValidString(c.MineMessage) {
+		return fmt.Errorf("config: the mined message %q has %d characters; a block message has at most %d", c.MineMessage, n, chain.MaxMessageRunes)
 	}
 	return nil
 }

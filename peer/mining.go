@@ -33,7 +33,7 @@ func (n *Node) restartMining() {
 		return
 	}
 	n.mineAt = time.Time{}
-	words := n.words[:min(len(n.words), chain.MaxMessages)]
+	words := n.words[:n.wordsThatFit(now.Unix())]
 	msgs := append([]string(nil), words...)
 	if len(msgs) == 0 {
 		msgs = []string{n.cfg.MineMessage}
@@ -117,6 +117,24 @@ func (n *Node) addMined(b *chain.Block, words int) {
 	n.restartMining()
 }
 
+// wordsThatFit returns how many queued words, from the first, go in the
+// next block: at most chain.MaxMessages, and no more than fit in one
+// datagram with our name. Those that do not fit wait for the next block,
+// in their order (four-byte characters take 80 bytes a word). The first
+// always fits: see CheckName and onNewWord.
+func (n *Node) wordsThatFit(timestamp int64) int {
+	limit := min(len(n.words), chain.MaxMessages)
+	k := 0
+	for k < limit && blockFits(n.chain.Height(), timestamp, n.cfg.Name, n.words[:k+1]) {
+		k++
+	}
+	if k < limit {
+		n.log.Debug().Int("words", k).Int("queued", len(n.words)).
+			Msgf("mining fewer words: more would not fit in %d bytes; the rest wait for the next block", protocol.MaxDatagram)
+	}
+	return k
+}
+
 func (n *Node) onNewWord(from netip.AddrPort, word string) {
 	switch {
 	case !n.cfg.Mine:
@@ -124,13 +142,18 @@ func (n *Node) onNewWord(from netip.AddrPort, word string) {
 	case word == "" || utf8.RuneCountInString(word) > protocol.MaxWordRunes || !utf8.ValidString(word):
 		n.log.Info().Str("from", from.String()).Int("chars", utf8.RuneCountInString(word)).
 			Msgf("NEW_WORD refused: a word must have 1 to %d characters", protocol.MaxWordRunes)
+	case !anyBlockFits(n.cfg.Name, []string{word}):
+		// CheckName leaves room for any one word: this cannot happen,
+		// but a word that never fits would hold back all the others.
+		n.log.Info().Str("from", from.String()).Msgf("NEW_WORD refused: a block with it and our name would not fit in %d bytes", protocol.MaxDatagram)
 	case len(n.words) >= n.cfg.Limits.QueuedWords:
 		n.log.Info().Str("from", from.String()).Msg("NEW_WORD refused: queue full")
 	default:
 		n.words = append(n.words, word)
 		n.log.Info().Str("word", word).Int("queued", len(n.words)).Msg("NEW_WORD queued")
-		if n.miner != nil && n.miner.words < chain.MaxMessages && n.mineAt.IsZero() {
-			n.restartMining() // put it in the block being mined
+		if n.miner != nil && n.mineAt.IsZero() && n.miner.words < chain.MaxMessages &&
+			blockFits(n.miner.tmpl.Height, n.miner.tmpl.Timestamp, n.cfg.Name, n.words[:n.miner.words+1]) {
+			n.restartMining() // put it in the block being mined (when it fits there)
 		}
 	}
 }

@@ -101,3 +101,55 @@ func TestMinBlockIntervalPacesTheMiner(t *testing.T) {
 		t.Fatalf("height %d 1.5 s after the first block with a 1 s interval", h)
 	}
 }
+
+// Words of four-byte characters (80 bytes each) fill a datagram before ten
+// of them do: the miner puts in its block as many as fit in 1024 bytes with
+// its name, and the rest, in their order, in the next. (Ten such words and
+// this name make a block of about 1,130 bytes.)
+func TestMiningHoldsBackWordsThatDoNotFit(t *testing.T) {
+	name := "a miner with a long name, " + strings.Repeat("x", 74)
+	miner := startNode(t, name, nil, nil, mining, func(c *peer.Config) {
+		c.MinBlockInterval = 700 * time.Millisecond // the words queue up while it rests
+	})
+	r := newRaw(t)
+	r.send(miner.addr, protocol.Gossip{Host: "127.0.0.1", Port: int(r.addr.Port()), ID: "w1", Name: "watcher"})
+	eventually(t, 5*time.Second, "a first block", func() bool { return miner.status(t).Height >= 1 })
+	var words []string
+	for i := range 12 {
+		w := strings.Repeat("🧱", chain.MaxMessageRunes-1) + string(rune('a'+i))
+		words = append(words, w)
+		r.send(miner.addr, protocol.NewWord{Word: w})
+	}
+	var mined []string // the words, in the order of the blocks
+	most := 0
+	buf := make([]byte, 65536)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(mined) < len(words) && time.Now().Before(deadline) {
+		r.conn.SetReadDeadline(deadline)
+		n, _, err := r.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			break
+		}
+		m, err := protocol.Parse(buf[:n])
+		a, ok := m.(protocol.Announce)
+		if err != nil || !ok {
+			continue
+		}
+		if n > protocol.MaxDatagram {
+			t.Errorf("block %d announced in %d bytes, over %d", a.Block.Height, n, protocol.MaxDatagram)
+		}
+		if a.Block.MinedBy != name {
+			t.Errorf("block %d mined by %q", a.Block.Height, a.Block.MinedBy)
+		}
+		if len(a.Block.Messages) > 0 && a.Block.Messages[0] != "blockpeer" {
+			mined = append(mined, a.Block.Messages...)
+			most = max(most, len(a.Block.Messages))
+		}
+	}
+	if !slices.Equal(mined, words) {
+		t.Fatalf("words mined %d of %d, or out of order: %q", len(mined), len(words), mined)
+	}
+	if most >= chain.MaxMessages || most < 2 {
+		t.Errorf("at most %d words in a block: want several, and fewer than %d (they do not fit)", most, chain.MaxMessages)
+	}
+}

@@ -64,6 +64,8 @@ type Node struct {
 	replies   *ReplyLimiter // replies per destination
 	forwards  *ReplyLimiter // GOSSIPs forwarded per sender
 
+	oversize *loggedOversize // blocks whose send over protocol.MaxDatagram was logged (see pass)
+
 	stats Counters
 }
 
@@ -123,6 +125,7 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 		excluded: consensus.NewExclusions(cfg.Limits.Exclusions),
 		ids:      seededIDs(cfg),
 
+		oversize:  newLoggedOversize(256),
 		offenders: NewOffenders(cfg.Limits),
 		replies:   NewReplyLimiter(cfg.ReplyRate, cfg.ReplyBurst, cfg.Limits.ReplySources),
 		forwards:  NewReplyLimiter(cfg.Limits.ForwardRate, cfg.Limits.ForwardBurst, cfg.Limits.ReplySources),
@@ -222,20 +225,27 @@ func (n *Node) tick(now time.Time) {
 	}
 }
 
-// send encodes m and sends it to addr.
+// send encodes m and sends it to addr. What we create must fit in
+// protocol.MaxDatagram bytes (Config.check and the miner see to it that it
+// does); a GET_BLOCK_REPLY carries a block of our chain, valid content that
+// we pass on whole whoever made it (see pass).
 func (n *Node) send(to netip.AddrPort, m protocol.Message) {
-	data, err := protocol.Encode(m)
-	if err != nil {
-		n.log.Warn().Err(err).Str("to", to.String()).Msg("not sent")
+	if r, ok := m.(protocol.GetBlockReply); ok && r.Block != nil {
+		n.pass(to, m, r.Block.Hash)
 		return
 	}
-	n.sendData(to, data, m.Type())
+	data, err := protocol.Encode(m)
+	if err != nil {
+		n.log.Warn().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("not sent: a datagram we create must fit")
+		return
+	}
+	n.transmit(to, m, data)
 }
 
-// sendData sends an encoded message of type typ to addr.
-func (n *Node) sendData(to netip.AddrPort, data []byte, typ string) {
+// transmit sends data, the encoding of m, to addr.
+func (n *Node) transmit(to netip.AddrPort, m protocol.Message, data []byte) {
 	if err := n.tr.Send(to, data); err != nil {
-		n.log.Debug().Err(err).Str("to", to.String()).Str("type", typ).Msg("send failed")
+		n.log.Debug().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("send failed")
 		return
 	}
 	n.stats.Sent++
@@ -405,7 +415,7 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, size int, now ti
 		return
 	}
 	for _, to := range n.members.Random(n.rng, 3, origin, from) {
-		n.send(to, g)
+		n.pass(to, g, g.ID) // someone else's GOSSIP: forwarded whole
 		n.stats.GossipForwarded++
 	}
 }

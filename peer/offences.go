@@ -47,9 +47,20 @@ func (n *Node) offend(addr netip.AddrPort, points float64, what string, err erro
 // Neither is anyone's offence: the request may carry a forged source, and
 // the naming message may come from anyone.
 func (n *Node) reply(to netip.AddrPort, m protocol.Message, now time.Time) bool {
+	if r, ok := m.(protocol.GetBlockReply); ok && r.Block != nil {
+		// The answer to a GET_BLOCK from to itself: only the rate
+		// applies, and the block goes whole (see pass).
+		if !n.replies.Allow(to, now) {
+			n.stats.RateLimited++
+			n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("reply dropped: over the reply rate")
+			return false
+		}
+		n.pass(to, m, r.Block.Hash)
+		return true
+	}
 	data, err := protocol.Encode(m)
 	if err != nil {
-		n.log.Warn().Err(err).Str("to", to.String()).Msg("not sent")
+		n.log.Warn().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("not sent: a datagram we create must fit")
 		return false
 	}
 	if mem := n.members.Get(to); mem != nil && !mem.Proven {
@@ -65,7 +76,7 @@ func (n *Node) reply(to netip.AddrPort, m protocol.Message, now time.Time) bool 
 		n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("reply dropped: over the reply rate")
 		return false
 	}
-	n.sendData(to, data, m.Type())
+	n.transmit(to, m, data)
 	return true
 }
 

@@ -1,8 +1,9 @@
 // Package protocol is the course network's wire format: one JSON object per
 // UDP datagram. Parse turns untrusted bytes into typed messages, validating
 // every field strictly (gjson, never trusting what arrives); Encode writes
-// compact JSON, at most MaxDatagram bytes, ending with a newline so that
-// replies read well in `nc -u`.
+// compact JSON ending with a newline so that replies read well in `nc -u`:
+// at most MaxDatagram bytes for what we create, and with EncodeRelay up to
+// MaxRelayDatagram bytes for valid content made by others that we pass on.
 //
 // It touches no socket and no clock.
 package protocol
@@ -12,20 +13,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"blockpeer/chain"
 )
 
 // Sizes of datagrams.
 const (
-	// MaxDatagram is the largest datagram we send: the instructor's tools and
-	// most peers read with a 1024-byte buffer.
+	// MaxDatagram is the largest datagram we create (Encode): the
+	// instructor's tools and most peers read with a 1024-byte buffer.
 	MaxDatagram = 1024
+	// MaxRelayDatagram is the largest datagram we pass on (EncodeRelay): a
+	// valid block made by someone else can be over MaxDatagram (minedBy has
+	// no length limit, a message 20 four-byte characters), and the spec has
+	// it sent whole rather than not at all, up to 64 KiB. 65,507 bytes is
+	// the largest UDP payload over IPv4.
+	MaxRelayDatagram = 65507
 	// ReadBuffer is the buffer we read with; larger datagrams are dropped.
 	ReadBuffer = 64 << 10
 	// MaxNameBytes bounds a peer's name and a host string from GOSSIP. A
-	// forwarded GOSSIP that still encodes over MaxDatagram (escapes) is not
-	// sent: Encode refuses it.
+	// forwarded GOSSIP that encodes over MaxDatagram (escapes) is passed on
+	// whole (EncodeRelay); our own name must fit (Encode).
 	MaxNameBytes = 200
 	// MaxIDBytes bounds a gossip id (a uuid is 36 characters).
 	MaxIDBytes = 100
@@ -122,12 +130,35 @@ func (Announce) Type() string      { return TypeAnnounce }
 func (Consensus) Type() string     { return TypeConsensus }
 func (NewWord) Type() string       { return TypeNewWord }
 
-// ErrTooLarge is returned by Encode for a message over MaxDatagram bytes.
+// ErrTooLarge is returned by Encode for a message over MaxDatagram bytes,
+// and by EncodeRelay for one over MaxRelayDatagram bytes.
 var ErrTooLarge = errors.New("message does not fit in one datagram")
 
-// Encode returns m as compact JSON followed by a newline. It fails rather
-// than produce a datagram over MaxDatagram bytes.
+// Encode returns m, a message we create, as compact JSON followed by a
+// newline. It fails rather than produce a datagram over MaxDatagram bytes:
+// everything we make must reach peers that read with a 1024-byte buffer.
 func Encode(m Message) ([]byte, error) {
+	return encode(m, MaxDatagram)
+}
+
+// EncodeRelay returns m, valid content made by someone else that we pass
+// on, encoded as Encode does but up to MaxRelayDatagram bytes: a
+// GET_BLOCK_REPLY or ANNOUNCE of a block, or a GOSSIP we forward. The spec
+// has such a datagram sent whole even over MaxDatagram (silence would stall
+// every peer syncing from us); the caller says so in its log when it is.
+// Any other message is refused: what we create goes through Encode.
+func EncodeRelay(m Message) ([]byte, error) {
+	switch m.(type) {
+	case GetBlockReply, Announce, Gossip:
+		return encode(m, MaxRelayDatagram)
+	case nil:
+		return nil, errors.New("encode: no message")
+	}
+	return nil, fmt.Errorf("encode %s: only a block or a forwarded GOSSIP is passed on over %d bytes", m.Type(), MaxDatagram)
+}
+
+// encode writes m as compact JSON with a newline, in at most limit bytes.
+func encode(m Message, limit int) ([]byte, error) {
 	var v any
 	switch m := m.(type) {
 	case Gossip:
@@ -185,10 +216,37 @@ func Encode(m Message) ([]byte, error) {
 	if err := enc.Encode(v); err != nil { // Encode appends the newline
 		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
 	}
-	if buf.Len() > MaxDatagram {
-		return nil, fmt.Errorf("encode %s: %d bytes: %w", m.Type(), buf.Len(), ErrTooLarge)
+	data := rawSeparators(buf.Bytes())
+	if len(data) > limit {
+		return nil, fmt.Errorf("encode %s: %d bytes, over %d: %w", m.Type(), len(data), limit, ErrTooLarge)
 	}
-	return buf.Bytes(), nil
+	return data, nil
+}
+
+// rawSeparators undoes encoding/json's escaping of U+2028 and U+2029, which
+// it does for JavaScript whatever SetEscapeHTML says: the spec has UTF-8
+// sent raw, and the escape doubles their size. What JSON requires stays
+// escaped (quotes, backslashes, control characters). data is encoding/json's output, where every
+// backslash starts an escape.
+func rawSeparators(data []byte) []byte {
+	if !bytes.Contains(data, []byte(`\u202`)) {
+		return data
+	}
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			out = append(out, data[i])
+			continue
+		}
+		if esc := data[i:min(i+6, len(data))]; string(esc) == `\u2028` || string(esc) == `\u2029` {
+			out = utf8.AppendRune(out, 0x2020+rune(esc[5]-'0'))
+			i += 5
+			continue
+		}
+		out = append(out, data[i:min(i+2, len(data))]...) // another escape: \\ stays \\
+		i++
+	}
+	return out
 }
 
 // blockJSON is a block message; a nil block is the "no such block" reply
