@@ -505,6 +505,10 @@ func (k *checker) checkGossipReply() {
 	default:
 		k.add(name, Pass, ev, "GOSSIP_REPLY (name %q) at the advertised %s, carrying the peer's own %s:%d", gr.Name, g.Addr(), gr.Host, gr.Port)
 	}
+	// Speak from the advertised address, as a real peer would: a peer
+	// that forwards only to addresses it has heard from (an address
+	// named in a GOSSIP may be anyone's) may then forward to it.
+	k.c.send(g, protocol.GossipReply{Host: g.Addr().Addr().String(), Port: int(g.Addr().Port()), Name: k.cfg.Name})
 }
 
 // gossipRepeats is how many times the forward check sends its gossip id.
