@@ -195,11 +195,12 @@ Flags:
 	port := fs.Int("port", defaultPort, "the node's -port")
 	peers := fs.String("peers", "", "the node's -peers (default: the course's well-known peers)")
 	difficulty := fs.Int("difficulty", defaultDifficulty, "the node's -difficulty")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("export: unexpected argument %q (the chain goes to stdout: export > chain.json)", fs.Arg(0))
+	if len(rest) > 0 {
+		return fmt.Errorf("export: unexpected argument %q (the chain goes to stdout: export > chain.json)", rest[0])
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -279,18 +280,18 @@ func runVerify(args []string, in io.Reader, out io.Writer) error {
 		fs.PrintDefaults()
 	}
 	difficulty := fs.Int("difficulty", defaultDifficulty, "trailing zero hex digits every block hash needs")
-	if err := fs.Parse(args); err != nil {
+	files, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("verify: want one chain file (- for stdin), e.g. verify -difficulty 8 chain.json")
+	if len(files) != 1 {
+		return fmt.Errorf("verify: want one chain file (- for stdin), e.g. verify -difficulty 8 chain.json; got %d", len(files))
 	}
 	if *difficulty < 0 || *difficulty > 64 {
 		return fmt.Errorf("verify: -difficulty %d is out of 0..64", *difficulty)
 	}
-	name := fs.Arg(0)
+	name := files[0]
 	var blocks []*chain.Block
-	var err error
 	if name == "-" {
 		blocks, err = chain.ReadBlocks(in)
 	} else {

@@ -35,11 +35,12 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	chainFile := fs.String("chain", "", "the seed starts from the chain in this chain file (as written by 'blockpeer export'), verified first at -difficulty")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "log format: console or json (default: console when stdout is a terminal)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("lab: unexpected argument %q (see lab -h)", fs.Arg(0))
+	if len(rest) > 0 {
+		return fmt.Errorf("lab: unexpected argument %q (see lab -h)", rest[0])
 	}
 	if *interval < 0 {
 		return errors.New("lab: -block-interval must not be negative")

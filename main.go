@@ -33,26 +33,23 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var cmd string
 	if len(os.Args) > 1 {
 		cmd = os.Args[1]
 	}
 	var err error
 	switch cmd {
-	case "lab":
-		err = runLab(ctx, os.Args[2:], os.Stdout)
-	case "ask", "shell", "check":
-		os.Exit(runTool(cmd, os.Args[2:])) // client tools: see tools.go
-	case "bench":
-		err = runBench(ctx, os.Args[2:], os.Stdout)
-	case "export":
+	case "export": // short and holding no socket: Ctrl-C kills them as usual
 		err = runExport(os.Args[2:], os.Stdout, os.Stderr)
 	case "verify":
 		err = runVerify(os.Args[2:], os.Stdin, os.Stdout)
 	default:
-		err = runNode(ctx, os.Args[1:], os.Stdout)
+		// The others stop cleanly on the first Ctrl-C (or SIGTERM), each
+		// within a second; a second Ctrl-C kills at once.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		context.AfterFunc(ctx, stop)
+		err = runWithContext(ctx, cmd)
 	}
 	var status exitStatus
 	switch {
@@ -64,6 +61,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "blockpeer:", err)
 		os.Exit(2)
 	}
+}
+
+// runWithContext runs the commands that stop when ctx is cancelled.
+func runWithContext(ctx context.Context, cmd string) error {
+	switch cmd {
+	case "lab":
+		return runLab(ctx, os.Args[2:], os.Stdout)
+	case "ask", "shell", "check":
+		os.Exit(runTool(ctx, cmd, os.Args[2:])) // client tools: see tools.go
+	case "bench":
+		return runBench(ctx, os.Args[2:], os.Stdout)
+	}
+	return runNode(ctx, os.Args[1:], os.Stdout)
 }
 
 // nodeFlags are the command line of a node.
@@ -111,13 +121,14 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	fs.StringVar(&f.httpAddr, "http", "", "serve the status page on this address, e.g. 127.0.0.1:8080")
 	fs.DurationVar(&f.consensus, "consensus-interval", consensusInterval, "how often to run a consensus")
 	fs.StringVar(&f.chainFile, "chain", "", "start from the chain in this chain file (as written by 'blockpeer export'), verified first; kept when taller than the stored chain")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseAnywhere(fs, args)
+	if err != nil {
 		return nil, err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.dataSet = f.dataSet || fl.Name == "data" })
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	case len(rest) > 0:
+		return nil, fmt.Errorf("unexpected argument %q (see -h)", rest[0])
 	case strings.TrimSpace(f.name) == "":
 		return nil, errors.New("-name is required: the name other peers see for us, e.g. -name xyz")
 	case f.port < 0 || f.port > 65535:

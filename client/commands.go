@@ -262,6 +262,9 @@ func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
 		}
 	}
 	f := c.fetchRange(first, to, progress)
+	if c.interrupted() {
+		return ErrInterrupted
+	}
 	blocks, prev := f.Blocks, ""
 	if from > 0 {
 		if blocks[0] == nil {
@@ -368,6 +371,9 @@ func (c *Client) cmdRaw(out io.Writer, opt Options, text string) error {
 		if !opt.JSON {
 			fmt.Fprintf(tw, "  +%s\t%s\t%dB\t%s\n", fmtDur(p.At.Sub(start)), p.From, len(p.Data), strings.TrimSpace(string(p.Data)))
 		}
+	}
+	if c.interrupted() {
+		return ErrInterrupted
 	}
 	if opt.JSON {
 		return writeJSON(out, map[string]any{"peer": c.cfg.Target, "sent": text, "replies": got})

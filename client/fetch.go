@@ -66,7 +66,7 @@ func (c *Client) fetchRange(first, last int, progress func(got, total int, elaps
 		fl.tries++
 	}
 	pos := c.mark()
-	for got+failed < total {
+	for got+failed < total && !c.interrupted() {
 		for len(inFlight) < fetchWindow && next <= last {
 			fl := &flight{}
 			inFlight[next] = fl
