@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,6 +83,7 @@ type nodeFlags struct {
 	name        string
 	host        string
 	peers       string
+	peerList    []string // -peers checked, or nil for the course's well-known peers
 	difficulty  int
 	logLevel    string
 	logFormat   string
@@ -138,6 +140,11 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	case f.consensus <= 0:
 		return nil, errors.New("-consensus-interval must be positive")
 	}
+	if f.peers != "" {
+		if f.peerList, err = parsePeers(f.peers); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
 }
 
@@ -150,13 +157,14 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	peerList := wellKnownPeers
-	if f.peers != "" {
-		peerList = splitList(f.peers)
-	}
-	seeds := resolvePeers(ctx, peerList, log)
-	if len(seeds) == 0 {
-		log.Warn().Strs("peers", peerList).Msg("no peer to join: none resolved. Off campus? Try 'go run . lab', or -peers host:port. Waiting for peers to contact us.")
+	var seeds []netip.AddrPort
+	if f.peerList != nil {
+		// Peers the user typed: one that does not resolve is a mistake.
+		if seeds, err = resolvePeers(ctx, f.peerList); err != nil {
+			return err
+		}
+	} else {
+		seeds = resolveWellKnownPeers(ctx, wellKnownPeers, log)
 	}
 	advertise, bind, err := chooseAddrs(f.host, f.port, seeds)
 	if err != nil {
@@ -177,7 +185,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	}
 	storePath := ""
 	if f.data != "" {
-		storePath = filepath.Join(f.data, storeName(peerList, advertise.Port(), f.difficulty))
+		storePath = filepath.Join(f.data, storeName(f.peerList, advertise.Port(), f.difficulty))
 	}
 	ch, err := openNodeChain(storePath, f.difficulty, log)
 	if err != nil {
@@ -220,24 +228,81 @@ func splitList(s string) []string {
 	return out
 }
 
-// resolvePeers turns host:port strings into addresses, in parallel and
-// within a few seconds; a host that does not resolve is a warning.
-func resolvePeers(ctx context.Context, list []string, log zerolog.Logger) []netip.AddrPort {
+// peersForm is the form of -peers, for messages.
+const peersForm = "want HOST:PORT[,HOST:PORT...], e.g. -peers 127.0.0.1:9100,10.0.0.5:8999"
+
+// parsePeers checks a -peers list: HOST:PORT entries separated by commas,
+// each with a host and a port in 1..65535. The error names the first bad
+// entry and the expected form.
+func parsePeers(s string) ([]string, error) {
+	var out []string
+	for _, entry := range strings.Split(s, ",") {
+		hp := strings.TrimSpace(entry)
+		if hp == "" {
+			continue
+		}
+		if strings.ContainsAny(hp, " \t") {
+			return nil, fmt.Errorf("-peers: %q is not one HOST:PORT (separate peers with commas): %s", hp, peersForm)
+		}
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("-peers: %q has no port: %s", hp, peersForm)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("-peers: %q: port %q is not in 1..65535: %s", hp, port, peersForm)
+		}
+		out = append(out, hp)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-peers %q names no peer: %s", s, peersForm)
+	}
+	return out, nil
+}
+
+// resolvePeers resolves the peers the user gave, in parallel and within a
+// few seconds; one that does not resolve is an error naming it.
+func resolvePeers(ctx context.Context, list []string) ([]netip.AddrPort, error) {
+	addrs, errs := resolveAll(ctx, list)
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("-peers: %q: %w", list[i], err)
+		}
+	}
+	return distinct(addrs), nil
+}
+
+// resolveWellKnownPeers resolves the course's well-known peers: one that
+// does not resolve is a warning, and none a hint that we are off campus.
+func resolveWellKnownPeers(ctx context.Context, list []string, log zerolog.Logger) []netip.AddrPort {
+	addrs, errs := resolveAll(ctx, list)
+	for i, err := range errs {
+		if err != nil {
+			log.Warn().Err(err).Str("peer", list[i]).Msg("well-known peer skipped")
+		}
+	}
+	seeds := distinct(addrs)
+	if len(seeds) == 0 {
+		log.Warn().Strs("peers", list).Msg("no peer to join: none of the course's well-known peers resolved. Off campus? Try 'go run . lab', or -peers host:port. Waiting for peers to contact us.")
+	}
+	return seeds
+}
+
+// resolveAll resolves host:port strings in parallel, within 3 seconds.
+func resolveAll(ctx context.Context, list []string) ([]netip.AddrPort, []error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	addrs := make([]netip.AddrPort, len(list))
+	errs := make([]error, len(list))
 	var wg sync.WaitGroup
 	for i, hp := range list {
-		wg.Go(func() {
-			a, err := resolvePeer(ctx, hp)
-			if err != nil {
-				log.Warn().Err(err).Str("peer", hp).Msg("well-known peer skipped")
-				return
-			}
-			addrs[i] = a
-		})
+		wg.Go(func() { addrs[i], errs[i] = resolvePeer(ctx, hp) })
 	}
 	wg.Wait()
+	return addrs, errs
+}
+
+// distinct returns the valid addresses of addrs, each once, in order.
+func distinct(addrs []netip.AddrPort) []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, a := range addrs {
 		if a.IsValid() && !slices.Contains(out, a) {

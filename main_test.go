@@ -165,6 +165,9 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if fmt.Sprint(f.peerList) != "[a:1 b:2]" {
+		t.Errorf("-peers a:1,b:2: list %q", f.peerList)
+	}
 	if f.port != 0 || f.data != "" || !f.dataSet || !f.mine || !f.newChain || f.mineThreads != 3 ||
 		f.difficulty != 0 || f.consensus != 2*time.Second || f.peers != "a:1,b:2" {
 		t.Errorf("flags not taken: %+v", *f)
@@ -184,6 +187,11 @@ func TestFlags(t *testing.T) {
 		{[]string{"-name", "x", "-consensus-interval", "0s"}, "-consensus-interval"},
 		{[]string{"-name", "  "}, "-name"},
 		{[]string{"-name", "x", "-bogus"}, "bogus"},
+		{[]string{"-name", "x", "-peers", "127.0.0.1"}, `-peers: "127.0.0.1" has no port: want HOST:PORT[,HOST:PORT...]`},
+		{[]string{"-name", "x", "-peers", "127.0.0.1:99999"}, `-peers: "127.0.0.1:99999": port "99999" is not in 1..65535: want HOST:PORT`},
+		{[]string{"-name", "x", "-peers", "a:1 b:2"}, `-peers: "a:1 b:2" is not one HOST:PORT (separate peers with commas)`},
+		{[]string{"-name", "x", "-peers", "a:1,:2"}, `-peers: ":2" has no port`},
+		{[]string{"-name", "x", "-peers", " , "}, `names no peer`},
 	} {
 		_, err := parseNodeFlags(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.mention) {
@@ -330,9 +338,24 @@ func TestChooseAddrs(t *testing.T) {
 			t.Errorf("resolvePeer(%q) = %s, want an error", in, a)
 		}
 	}
-	got := resolvePeers(ctx, []string{"127.0.0.1:8999", "localhost:8999", "nohost.invalid:1", "garbage", "127.0.0.1:9000"}, zerolog.Nop())
+	var warnings bytes.Buffer
+	got := resolveWellKnownPeers(ctx, []string{"127.0.0.1:8999", "localhost:8999", "nohost.invalid:1", "garbage", "127.0.0.1:9000"}, zerolog.New(&warnings))
 	if fmt.Sprint(got) != "[127.0.0.1:8999 127.0.0.1:9000]" {
-		t.Errorf("resolvePeers = %v, want [127.0.0.1:8999 127.0.0.1:9000] (duplicates and failures dropped)", got)
+		t.Errorf("resolveWellKnownPeers = %v, want [127.0.0.1:8999 127.0.0.1:9000] (duplicates and failures dropped)", got)
+	}
+	if n := strings.Count(warnings.String(), "well-known peer skipped"); n != 2 || strings.Contains(warnings.String(), "Off campus") {
+		t.Errorf("resolveWellKnownPeers warned %d times (want 2, and no off-campus hint when some resolve): %s", n, warnings.String())
+	}
+	warnings.Reset()
+	if got := resolveWellKnownPeers(ctx, []string{"garbage"}, zerolog.New(&warnings)); len(got) != 0 || !strings.Contains(warnings.String(), "Off campus? Try 'go run . lab'") {
+		t.Errorf("no well-known peer resolved: %v, log %s; want the off-campus hint", got, warnings.String())
+	}
+	got, err = resolvePeers(ctx, []string{"127.0.0.1:8999", "localhost:8999", "127.0.0.1:9000"})
+	if err != nil || fmt.Sprint(got) != "[127.0.0.1:8999 127.0.0.1:9000]" {
+		t.Errorf("resolvePeers = %v, %v; want [127.0.0.1:8999 127.0.0.1:9000]", got, err)
+	}
+	if got, err := resolvePeers(ctx, []string{"127.0.0.1:8999", "garbage"}); err == nil || !strings.Contains(err.Error(), `-peers: "garbage"`) {
+		t.Errorf("resolvePeers with a bad entry = %v, %v; want an error naming it", got, err)
 	}
 	if got := splitList(" a:1, ,b:2,,c:3 "); fmt.Sprint(got) != "[a:1 b:2 c:3]" {
 		t.Errorf("splitList = %q", got)
