@@ -16,6 +16,7 @@ import (
 	"blockpeer/lab"
 	"blockpeer/peer"
 	"blockpeer/status"
+	"blockpeer/store"
 )
 
 // runLab runs `blockpeer lab`: a whole network on 127.0.0.1.
@@ -54,7 +55,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var seedChain []*chain.Block
 	if *chainFile != "" {
-		if seedChain, err = chain.ReadFile(*chainFile); err != nil {
+		if seedChain, err = store.ReadFile(*chainFile); err != nil {
 			return fmt.Errorf("lab -chain: %w", err)
 		}
 	}

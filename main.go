@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"blockpeer/peer"
+	"blockpeer/store"
 )
 
 func main() {
@@ -185,7 +184,22 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	}
 	storePath := ""
 	if f.data != "" {
-		storePath = filepath.Join(f.data, storeName(f.peerList, advertise.Port(), f.difficulty))
+		port := int(advertise.Port())
+		storePath = filepath.Join(f.data, store.Name(port, f.difficulty))
+		// Stores named by an older blockpeer (one per -peers list) are
+		// folded in; the one this -peers list used is served.
+		used := f.peerList
+		if used == nil {
+			used = wellKnownPeers
+		}
+		migrated, err := store.Migrate(f.data, port, f.difficulty, store.LegacyName(used, port, f.difficulty))
+		for _, m := range migrated {
+			log.Info().Str("from", m.From).Str("genesis", shortHash(m.Genesis)).Int("blocks", m.Blocks).Str("into", storePath).
+				Msg("chain database of the old naming folded in (kept as .migrated)")
+		}
+		if err != nil {
+			return err
+		}
 	}
 	ch, err := openNodeChain(storePath, f.difficulty, log)
 	if err != nil {
@@ -381,14 +395,6 @@ func outboundAddr(seeds []netip.AddrPort) netip.Addr {
 		}
 	}
 	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
-}
-
-// storeName names a chain database by network (its seed list and
-// difficulty) and port, so a lab chain never masks the course's.
-func storeName(peers []string, port uint16, difficulty int) string {
-	sorted := slices.Sorted(slices.Values(peers))
-	sum := sha256.Sum256([]byte(strings.Join(sorted, ",") + fmt.Sprintf("/%d", difficulty)))
-	return fmt.Sprintf("chain-%d-d%d-%s.db", port, difficulty, hex.EncodeToString(sum[:4]))
 }
 
 func defaultDataDir() string {

@@ -294,33 +294,6 @@ func TestChooseAddrs(t *testing.T) {
 		}
 	}
 
-	peers := []string{"silicon.cs.umanitoba.ca:8999", "eagle.cs.umanitoba.ca:8999"}
-	base := storeName(peers, 8993, 8)
-	if !strings.HasPrefix(base, "chain-8993-d8-") || !strings.HasSuffix(base, ".db") || strings.ContainsAny(base, `/\: `) {
-		t.Errorf("storeName = %q: want chain-8993-d8-<hash>.db, a plain file name", base)
-	}
-	if again := storeName(peers, 8993, 8); again != base {
-		t.Errorf("storeName not stable: %q then %q", base, again)
-	}
-	if swapped := storeName([]string{peers[1], peers[0]}, 8993, 8); swapped != base {
-		t.Errorf("storeName depends on the peers' order: %q vs %q", swapped, base)
-	}
-	names := map[string]string{"base": base}
-	for what, name := range map[string]string{
-		"port":       storeName(peers, 8994, 8),
-		"difficulty": storeName(peers, 8993, 9),
-		"peers":      storeName([]string{"127.0.0.1:9100"}, 8993, 8),
-		"one peer":   storeName(peers[:1], 8993, 8),
-		"no peers":   storeName(nil, 8993, 8),
-	} {
-		for other, n := range names {
-			if n == name {
-				t.Errorf("storeName: a different %s gives the same name as %s: %q", what, other, name)
-			}
-		}
-		names[what] = name
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for in, want := range map[string]string{
