@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -414,10 +415,21 @@ func TestChainFileRoundTrip(t *testing.T) {
 	if l := p.waitLine(t, 10*time.Second, "joining"); l.int("height") != len(real) {
 		t.Fatalf("node started from %s with height %d, want %d", realFile, l.int("height"), len(real))
 	}
-	// While it runs, the store is locked: export says so.
-	_, stderr, code := runBinary(t, bin, nil, "export", "-data", data, "-port", fmt.Sprint(port), "-peers", "127.0.0.1:1")
-	if code == 0 || !strings.Contains(stderr, "is in use by another blockpeer process") {
-		t.Errorf("export of a running node's store: exit %d, %q; want an error saying it is in use", code, stderr)
+	// While it runs, the store is locked: export says so, and how to
+	// export from the running node, which works.
+	_, stderr, code := runBinary(t, bin, nil, "export", "-data", data, "-port", fmt.Sprint(port))
+	if code == 0 || !strings.Contains(stderr, "is in use by another blockpeer process: stop the node first, or export from it while it runs: blockpeer export -peer HOST:PORT > chain.json") ||
+		strings.Contains(stderr, "another -port") {
+		t.Errorf("export of a running node's store: exit %d, %q; want an error saying it is in use and what to do", code, stderr)
+	}
+	wire, stderr, code := runBinary(t, bin, nil, "export", "-peer", fmt.Sprintf("127.0.0.1:%d", port))
+	if got, err := store.ReadBlocks(strings.NewReader(wire)); code != 0 || err != nil || !reflect.DeepEqual(got, real) ||
+		!strings.Contains(stderr, fmt.Sprintf("exported %d blocks, tip %s, difficulty 8, from 127.0.0.1:%d", len(real), tip, port)) {
+		t.Errorf("export -peer of the running node: exit %d, %d blocks, %v; stderr %q", code, len(got), err, stderr)
+	}
+	if _, stderr, code := runBinary(t, bin, nil, "export", "-peer", fmt.Sprintf("127.0.0.1:%d", port), "-difficulty", "9"); code == 0 ||
+		!strings.Contains(stderr, "does not verify at difficulty 9") {
+		t.Errorf("export -peer at the wrong difficulty: exit %d, %q", code, stderr)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-p.exited; err != nil {
