@@ -527,6 +527,9 @@ func TestChainFileRoundTrip(t *testing.T) {
 		}
 		return synced
 	})
+	if banner := lab.out.String(); !strings.Contains(banner, "seed (serves the 2 blocks of "+exportedFile+" and mines on top)") || strings.Contains(banner, "fresh chain") {
+		t.Errorf("the banner of a lab started with -chain does not say the seed serves the file's chain:\n%s", tailOf(lab))
+	}
 	lab.kill()
 }
 

@@ -24,7 +24,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("blockpeer lab", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer lab [flags]\n\nRuns a seed node that mines a fresh chain and -nodes peers that join it,\nall on 127.0.0.1, with one status page for all of them.\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: blockpeer lab [flags]\n\nRuns a seed node that mines a fresh chain (or, with -chain, a chain file's)\nand -nodes peers that join it, all on 127.0.0.1, with one status page for all of them.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	nodes := fs.Int("nodes", 4, "ordinary peers besides the seed")
@@ -75,16 +75,20 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 		defer stop()
 		page = url
 	}
-	printLabBanner(out, l, *difficulty, page)
+	seedRole := "seed (mines a fresh chain)"
+	if len(seedChain) > 0 {
+		seedRole = fmt.Sprintf("seed (serves the %d blocks of %s and mines on top)", len(seedChain), *chainFile)
+	}
+	printLabBanner(out, l, *difficulty, seedRole, page)
 	return l.Run(ctx)
 }
 
-func printLabBanner(out io.Writer, l *lab.Lab, difficulty int, page string) {
+func printLabBanner(out io.Writer, l *lab.Lab, difficulty int, seedRole, page string) {
 	fmt.Fprintf(out, "\nblockpeer lab: %d nodes on 127.0.0.1, difficulty %d\n\n", len(l.Nodes), difficulty)
 	for i, n := range l.Nodes {
 		role := "peer (joins through the seed)"
 		if i == 0 {
-			role = "seed (mines a fresh chain)"
+			role = seedRole
 		}
 		fmt.Fprintf(out, "  %-10s %-16s %s\n", n.Name(), n.Addr(), role)
 	}

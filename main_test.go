@@ -496,7 +496,7 @@ func TestRunLab(t *testing.T) {
 		}
 		return m != nil
 	})
-	for _, want := range []string{"blockpeer lab: 2 nodes on 127.0.0.1, difficulty 5", "lab-seed", "lab-1", "-difficulty 5"} {
+	for _, want := range []string{"blockpeer lab: 2 nodes on 127.0.0.1, difficulty 5", "lab-seed", "seed (mines a fresh chain)", "lab-1", "-difficulty 5"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
