@@ -116,7 +116,7 @@ func runShell(ctx context.Context, args []string, in *os.File, out, errOut io.Wr
 	defer c.Close()
 	fd := int(in.Fd())
 	if !term.IsTerminal(fd) {
-		return c.Shell(ctx, client.PipeLines(in), out, errOut, t.options(), false)
+		return c.Shell(client.PipeLines(in), out, errOut, t.options(), false)
 	}
 	// A line is read in raw mode (for editing); commands run in the
 	// terminal's own mode, where Ctrl-C interrupts them. The state is
@@ -137,7 +137,7 @@ func runShell(ctx context.Context, args []string, in *os.File, out, errOut io.Wr
 		io.Reader
 		io.Writer
 	}{in, out}
-	return c.Shell(ctx, client.TerminalLines(screen, target+"> ", raw), out, errOut, t.options(), true)
+	return c.Shell(client.TerminalLines(screen, target+"> ", raw), out, errOut, t.options(), true)
 }
 
 // runCheck runs `blockpeer check HOST:PORT`; it fails when a check does.

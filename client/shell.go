@@ -2,7 +2,6 @@ package client
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,12 +64,13 @@ func (l *terminalLines) ReadLine() (string, error) {
 }
 
 // Shell runs commands read from lines, one per line, until the input ends
-// (Ctrl-D on a terminal), "quit" (or "exit"), or ctx is cancelled (Ctrl-C),
-// which also cuts the command in progress short. With greet set (a
+// (Ctrl-D on a terminal), "quit" (or "exit"), or the context given to Dial
+// is cancelled (Ctrl-C), which also cuts the command in progress short. With greet set (a
 // terminal) it first says whom it talks to. A failed command prints its
 // error and the shell goes on; Shell returns an error when any command
 // failed, so a script fed through a pipe can tell, or ErrInterrupted.
-func (c *Client) Shell(ctx context.Context, lines Lines, out, errOut io.Writer, opt Options, greet bool) error {
+func (c *Client) Shell(lines Lines, out, errOut io.Writer, opt Options, greet bool) error {
+	ctx := c.ctx
 	if greet {
 		fmt.Fprintf(out, "talking to %s from %s (timeout %v, difficulty %d); help lists the commands; quit, Ctrl-D or Ctrl-C leaves\n",
 			c.cfg.Target, c.main.Addr(), c.cfg.Timeout, c.cfg.Difficulty)
