@@ -269,7 +269,7 @@ func pickGenesis(s *store.BoltStore, prefix, path string) (string, error) {
 	if len(found) > 1 {
 		what = fmt.Sprintf("%d stored chains", len(found))
 	}
-	return "", fmt.Errorf("-genesis %s: %s in %s has a genesis starting so. Its chains:\n%s", prefix, what, path, describeChains(chains))
+	return "", fmt.Errorf("-genesis %s: %s in %s has a genesis starting so. Its chains:%s", prefix, what, path, describeChains(chains))
 }
 
 // describeStores lists the stores in dir and their chains, for a person.

@@ -40,6 +40,7 @@ const Help = `commands:
   announce FILE         send ANNOUNCE of the block in FILE (a JSON block, as get -json prints)
   raw JSON              send JSON as it is, print every datagram that comes back within -timeout
   help                  this list
+  quit                  leave the shell (so do exit, Ctrl-D and Ctrl-C)
 `
 
 // Do runs one command line (e.g. ["get", "5"]) against the peer and prints

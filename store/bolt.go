@@ -34,8 +34,8 @@ var (
 	// one key per height (8 bytes big-endian), the block as JSON.
 	chainsBucket = []byte("chains")
 	// metaBucket holds currentKey (the genesis hash of the current chain)
-	// and, per chain, usedPrefix+genesis: when it was last opened or
-	// written (Unix seconds, 8 bytes big-endian).
+	// and, per chain, usedPrefix+genesis: when it was last written or
+	// closed by a node (Unix seconds, 8 bytes big-endian).
 	metaBucket = []byte("meta")
 	currentKey = []byte("current")
 	usedPrefix = "used/"
@@ -63,31 +63,31 @@ type BoltStore struct {
 	readOnly bool
 }
 
-// Open opens (creating if needed) the chain database at path, moves a
-// chain of the old layout under its genesis, and marks the current chain
-// used now. It fails at once with an error wrapping ErrInUse, instead of
-// waiting, when another process holds the file.
+// Open opens (creating if needed) the chain database at path and moves a
+// chain of the old layout under its genesis. It fails at once with an
+// error wrapping ErrInUse, instead of waiting, when another process holds
+// the file.
 func Open(path string) (*BoltStore, error) {
 	db, err := openBolt(path, false)
 	if err != nil {
 		return nil, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(chainsBucket); err != nil {
-			return err
-		}
-		meta, err := tx.CreateBucketIfNotExists(metaBucket)
-		if err != nil {
-			return err
-		}
-		if err := migrateLegacyBucket(tx); err != nil {
-			return err
-		}
-		if cur := meta.Get(currentKey); cur != nil {
-			return markUsed(tx, string(cur), time.Now())
-		}
+	var ready bool
+	db.View(func(tx *bolt.Tx) error {
+		ready = tx.Bucket(chainsBucket) != nil && tx.Bucket(metaBucket) != nil && tx.Bucket(legacyBucket) == nil
 		return nil
 	})
+	if !ready { // a write transaction costs a sync to disk: only when needed
+		err = db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(chainsBucket); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucketIfNotExists(metaBucket); err != nil {
+				return err
+			}
+			return migrateLegacyBucket(tx)
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("init chain store %s: %w", path, err)
@@ -331,7 +331,7 @@ type Chain struct {
 	Genesis  string    // hash of its block 0 (the network it belongs to)
 	Blocks   int       // its height: 1 + the top record's height
 	Tip      string    // hash of its top block ("" when unreadable)
-	LastUsed time.Time // when a node last opened or wrote it (zero: not known)
+	LastUsed time.Time // when a node last wrote it or closed the store on it (zero: not known)
 	Current  bool      // the chain a node on this store serves
 }
 
@@ -379,7 +379,19 @@ func (s *BoltStore) Chains() ([]Chain, error) {
 	return out, err
 }
 
-// Close closes the database file.
-func (s *BoltStore) Close() error { return s.db.Close() }
+// Close marks the current chain used now (unless the store is read-only)
+// and closes the database file.
+func (s *BoltStore) Close() error {
+	var err error
+	if !s.readOnly {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			if cur, bk := current(tx); bk != nil {
+				return markUsed(tx, cur, time.Now())
+			}
+			return nil
+		})
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 func heightKey(h int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(h)) }
