@@ -330,8 +330,8 @@ func TestChooseAddrs(t *testing.T) {
 	if got, err := resolvePeers(ctx, []string{"127.0.0.1:8999", "garbage"}); err == nil || !strings.Contains(err.Error(), `-peers: "garbage"`) {
 		t.Errorf("resolvePeers with a bad entry = %v, %v; want an error naming it", got, err)
 	}
-	if got := splitList(" a:1, ,b:2,,c:3 "); fmt.Sprint(got) != "[a:1 b:2 c:3]" {
-		t.Errorf("splitList = %q", got)
+	if got, err := parsePeers(" a:1, ,b:2,,c:3 "); err != nil || fmt.Sprint(got) != "[a:1 b:2 c:3]" {
+		t.Errorf("parsePeers = %q, %v", got, err)
 	}
 }
 
