@@ -180,6 +180,8 @@ func (c *Client) cmdGet(out io.Writer, opt Options, h int) error {
 	if h > 0 {
 		_, pg, err := c.getBlock(c.main, h-1)
 		switch {
+		case errors.Is(err, ErrInterrupted):
+			return err
 		case err != nil:
 			problem = fmt.Errorf("block %d (its predecessor) not received: %w", h-1, err)
 		case pg.Block == nil:
