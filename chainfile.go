@@ -29,29 +29,14 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 const loadProgressEvery = time.Second
 
 // openNodeChain opens the node's chain: in memory when path is "", else the
-// store at path, whose chain is loaded and verified as a whole. A stored
-// chain that fails verification is reported (height and why) and the node
-// keeps its valid prefix; the invalid tail is saved to a chain file beside
-// the store and deleted from the store.
+// store at path, whose chain is loaded and verified as a whole, and logs
+// what it found. A stored chain that fails verification is reported
+// (height and why) and the node keeps its valid prefix; store.OpenChain
+// moves the invalid tail out of the store.
 func openNodeChain(path string, difficulty int, log zerolog.Logger) (*chain.Chain, error) {
 	if path == "" {
 		return chain.New(difficulty, nil)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("chain directory: %w", err)
-	}
-	db, err := store.Open(path)
-	if errors.Is(err, store.ErrInUse) {
-		return nil, fmt.Errorf("%w (stop that node first, or give this one another -port or -data)", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	opened := log.Info().Str("path", path)
-	if chains, err := db.Chains(); err == nil && len(chains) > 1 {
-		opened = opened.Int("other_networks", len(chains)-1) // kept, by genesis: export -list shows them
-	}
-	opened.Msg("chain database")
 	start := time.Now()
 	lastLine := start
 	progress := func(verified, total int) {
@@ -60,43 +45,39 @@ func openNodeChain(path string, difficulty int, log zerolog.Logger) (*chain.Chai
 			log.Info().Int("verified", verified).Int("total", total).Msg("verifying the stored chain")
 		}
 	}
-	ch, report, err := chain.Open(difficulty, db, progress)
+	ch, o, err := store.OpenChain(path, difficulty, progress)
+	if errors.Is(err, store.ErrInUse) {
+		return nil, fmt.Errorf("%w (stop that node first, or give this one another -port or -data)", err)
+	}
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
+	opened := log.Info().Str("path", path)
+	if o.OtherNetworks > 0 {
+		opened = opened.Int("other_networks", o.OtherNetworks) // kept, by genesis: export -list shows them
+	}
+	opened.Msg("chain database")
 	took := time.Since(start)
-	if report.Blocks == 0 && report.OK() {
+	switch {
+	case o.Blocks == 0 && o.OK():
 		log.Info().Msg("no stored chain yet")
 		return ch, nil
-	}
-	if report.OK() {
+	case o.OK():
 		log.Info().Int("height", ch.Height()).Str("tip", shortHash(ch.TipHash())).Dur("took", took.Round(time.Millisecond)).
-			Float64("blocks_per_s", float64(int64(float64(report.Valid)/max(took.Seconds(), 1e-6)))).Msg("stored chain loaded and verified")
+			Float64("blocks_per_s", float64(int64(float64(o.Valid)/max(took.Seconds(), 1e-6)))).Msg("stored chain loaded and verified")
 		return ch, nil
 	}
-	ev := log.Warn().Int("first_bad_height", report.Valid).AnErr("why", report.Err).Int("stored", report.Blocks).
-		Int("kept", report.Valid).Dur("took", took.Round(time.Millisecond))
-	if len(report.Tail) == 0 {
+	ev := log.Warn().Int("first_bad_height", o.Valid).AnErr("why", o.Err).Int("stored", o.Blocks).
+		Int("kept", o.Valid).Dur("took", took.Round(time.Millisecond))
+	switch {
+	case o.SaveErr != nil:
+		ev.Str("tail_kept_in_store", o.SaveErr.Error()).Msg("stored chain fails verification: serving the valid prefix")
+	case o.SavedTo != "":
+		ev.Str("saved_to", o.SavedTo).Msg("stored chain fails verification: serving the valid prefix; the invalid blocks are moved out of the store")
+	default:
 		ev.Msg("stored chain is damaged: serving the valid prefix; the damaged records are deleted")
-		return ch, dropTail(ch)
 	}
-	saved := fmt.Sprintf("%s.invalid-from-%d.json", path, report.Valid)
-	if err := writeChainFile(saved, report.Tail); err != nil {
-		ev.Str("tail_kept_in_store", err.Error()).Msg("stored chain fails verification: serving the valid prefix")
-		return ch, nil // the tail stays in the store until the chain grows over it
-	}
-	ev.Str("saved_to", saved).Msg("stored chain fails verification: serving the valid prefix; the invalid blocks are moved out of the store")
-	return ch, dropTail(ch)
-}
-
-// dropTail deletes the stored blocks above ch's top; on failure it closes ch.
-func dropTail(ch *chain.Chain) error {
-	if err := ch.DropStoredTail(); err != nil {
-		ch.Close()
-		return err
-	}
-	return nil
+	return ch, nil
 }
 
 // importChainFile starts the chain from a chain file: it must verify as a
@@ -124,18 +105,6 @@ func importChainFile(ch *chain.Chain, path string, log zerolog.Logger) error {
 			Msg("chain file verified and adopted")
 	}
 	return nil
-}
-
-func writeChainFile(path string, blocks []*chain.Block) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := store.WriteBlocks(f, blocks); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func shortHash(h string) string { return h[:min(len(h), 12)] }

@@ -392,7 +392,7 @@ func realChainFile(t *testing.T, dir string) (string, []*chain.Block) {
 		t.Fatalf("vectors: want the verified blocks 0 and 1 of fall2024-main, got %d", len(blocks))
 	}
 	path := filepath.Join(dir, "real.json")
-	if err := writeChainFile(path, blocks); err != nil {
+	if err := store.WriteFile(path, blocks); err != nil {
 		t.Fatal(err)
 	}
 	return path, blocks
@@ -763,7 +763,7 @@ func BenchmarkRestartVersusFreshSync(b *testing.B) {
 	dir := b.TempDir()
 	blocks := chain.Extend(nil, length, difficulty, "bench", 1_700_000_000)
 	file := filepath.Join(dir, "chain.json")
-	if err := writeChainFile(file, blocks); err != nil {
+	if err := store.WriteFile(file, blocks); err != nil {
 		b.Fatal(err)
 	}
 	ports := freeUDPPorts(b, 2)
@@ -890,7 +890,7 @@ func TestStoreOnStartDamaged(t *testing.T) {
 	}
 
 	empty := filepath.Join(t.TempDir(), "empty.json")
-	if err := writeChainFile(empty, nil); err != nil {
+	if err := store.WriteFile(empty, nil); err != nil {
 		t.Fatal(err)
 	}
 	mem, _ := chain.New(2, nil)

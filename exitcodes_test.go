@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"blockpeer/chain"
+	"blockpeer/store"
 )
 
 // TestBinaryExitCodes runs the built binary (go build -o blockpeer ., as
@@ -19,14 +20,14 @@ func TestBinaryExitCodes(t *testing.T) {
 	dead := closedPort(t)
 	dir := t.TempDir()
 	valid := filepath.Join(dir, "valid.json")
-	if err := writeChainFile(valid, blocks); err != nil {
+	if err := store.WriteFile(valid, blocks); err != nil {
 		t.Fatal(err)
 	}
 	tampered := append([]*chain.Block(nil), blocks...)
 	tampered[4] = blocks[4].Clone()
 	tampered[4].MinedBy = "mallory"
 	invalid := filepath.Join(dir, "invalid.json")
-	if err := writeChainFile(invalid, tampered); err != nil {
+	if err := store.WriteFile(invalid, tampered); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"blockpeer/store"
 )
 
 func TestParseAnywhere(t *testing.T) {
@@ -84,7 +86,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 
 	file := filepath.Join(t.TempDir(), "chain.json")
-	if err := writeChainFile(file, blocks); err != nil {
+	if err := store.WriteFile(file, blocks); err != nil {
 		t.Fatal(err)
 	}
 	var v bytes.Buffer

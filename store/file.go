@@ -155,3 +155,16 @@ func ReadFile(path string) ([]*chain.Block, error) {
 	}
 	return blocks, nil
 }
+
+// WriteFile writes blocks to the chain file at path, replacing it.
+func WriteFile(path string, blocks []*chain.Block) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := WriteBlocks(f, blocks); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
