@@ -31,11 +31,12 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	cache := fs.String("cache", os.TempDir(), "directory where the test chain is cached")
 	markdown := fs.Bool("markdown", false, "print the table as Markdown")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected argument %q (see bench -h)", fs.Arg(0))
+	if len(rest) > 0 {
+		return fmt.Errorf("bench: unexpected argument %q (see bench -h)", rest[0])
 	}
 	o := bench.Options{}
 	if *quick {

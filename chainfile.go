@@ -1,20 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"blockpeer/chain"
+	"blockpeer/client"
+	"blockpeer/store"
 )
 
 // exitStatus is an error whose command has already told the user what
@@ -28,22 +29,14 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 const loadProgressEvery = time.Second
 
 // openNodeChain opens the node's chain: in memory when path is "", else the
-// store at path, whose chain is loaded and verified as a whole. A stored
-// chain that fails verification is reported (height and why) and the node
-// keeps its valid prefix; the invalid tail is saved to a chain file beside
-// the store and deleted from the store.
+// store at path, whose chain is loaded and verified as a whole, and logs
+// what it found. A stored chain that fails verification is reported
+// (height and why) and the node keeps its valid prefix; store.OpenChain
+// moves the invalid tail out of the store.
 func openNodeChain(path string, difficulty int, log zerolog.Logger) (*chain.Chain, error) {
 	if path == "" {
 		return chain.New(difficulty, nil)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("chain directory: %w", err)
-	}
-	store, err := chain.OpenBoltStore(path)
-	if err != nil {
-		return nil, err
-	}
-	log.Info().Str("path", path).Msg("chain database")
 	start := time.Now()
 	lastLine := start
 	progress := func(verified, total int) {
@@ -52,49 +45,45 @@ func openNodeChain(path string, difficulty int, log zerolog.Logger) (*chain.Chai
 			log.Info().Int("verified", verified).Int("total", total).Msg("verifying the stored chain")
 		}
 	}
-	ch, report, err := chain.Open(difficulty, store, progress)
+	ch, o, err := store.OpenChain(path, difficulty, progress)
+	if errors.Is(err, store.ErrInUse) {
+		return nil, fmt.Errorf("%w (stop that node first, or give this one another -port or -data)", err)
+	}
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
+	opened := log.Info().Str("path", path)
+	if o.OtherNetworks > 0 {
+		opened = opened.Int("other_networks", o.OtherNetworks) // kept, by genesis: export -list shows them
+	}
+	opened.Msg("chain database")
 	took := time.Since(start)
-	if report.Blocks == 0 && report.OK() {
+	switch {
+	case o.Blocks == 0 && o.OK():
 		log.Info().Msg("no stored chain yet")
 		return ch, nil
-	}
-	if report.OK() {
+	case o.OK():
 		log.Info().Int("height", ch.Height()).Str("tip", shortHash(ch.TipHash())).Dur("took", took.Round(time.Millisecond)).
-			Float64("blocks_per_s", float64(int64(float64(report.Valid)/max(took.Seconds(), 1e-6)))).Msg("stored chain loaded and verified")
+			Float64("blocks_per_s", float64(int64(float64(o.Valid)/max(took.Seconds(), 1e-6)))).Msg("stored chain loaded and verified")
 		return ch, nil
 	}
-	ev := log.Warn().Int("first_bad_height", report.Valid).AnErr("why", report.Err).Int("stored", report.Blocks).
-		Int("kept", report.Valid).Dur("took", took.Round(time.Millisecond))
-	if len(report.Tail) == 0 {
+	ev := log.Warn().Int("first_bad_height", o.Valid).AnErr("why", o.Err).Int("stored", o.Blocks).
+		Int("kept", o.Valid).Dur("took", took.Round(time.Millisecond))
+	switch {
+	case o.SaveErr != nil:
+		ev.Str("tail_kept_in_store", o.SaveErr.Error()).Msg("stored chain fails verification: serving the valid prefix")
+	case o.SavedTo != "":
+		ev.Str("saved_to", o.SavedTo).Msg("stored chain fails verification: serving the valid prefix; the invalid blocks are moved out of the store")
+	default:
 		ev.Msg("stored chain is damaged: serving the valid prefix; the damaged records are deleted")
-		return ch, dropTail(ch)
 	}
-	saved := fmt.Sprintf("%s.invalid-from-%d.json", path, report.Valid)
-	if err := writeChainFile(saved, report.Tail); err != nil {
-		ev.Str("tail_kept_in_store", err.Error()).Msg("stored chain fails verification: serving the valid prefix")
-		return ch, nil // the tail stays in the store until the chain grows over it
-	}
-	ev.Str("saved_to", saved).Msg("stored chain fails verification: serving the valid prefix; the invalid blocks are moved out of the store")
-	return ch, dropTail(ch)
-}
-
-// dropTail deletes the stored blocks above ch's top; on failure it closes ch.
-func dropTail(ch *chain.Chain) error {
-	if err := ch.DropStoredTail(); err != nil {
-		ch.Close()
-		return err
-	}
-	return nil
+	return ch, nil
 }
 
 // importChainFile starts the chain from a chain file: it must verify as a
 // whole, and it is kept when it is taller than the chain we hold.
 func importChainFile(ch *chain.Chain, path string, log zerolog.Logger) error {
-	blocks, err := chain.ReadFile(path)
+	blocks, err := store.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("-chain: %w", err)
 	}
@@ -118,101 +107,78 @@ func importChainFile(ch *chain.Chain, path string, log zerolog.Logger) error {
 	return nil
 }
 
-func writeChainFile(path string, blocks []*chain.Block) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := chain.WriteBlocks(f, blocks); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 func shortHash(h string) string { return h[:min(len(h), 12)] }
 
-// storeNameRE matches the file names storeName makes.
-var storeNameRE = regexp.MustCompile(`^chain-(\d+)-d(\d+)-[0-9a-f]{8}\.db$`)
-
-// storeFile is a chain database found in a data directory.
-type storeFile struct {
-	path             string
-	port, difficulty int
-}
-
-// findStores lists the chain databases in dir.
-func findStores(dir string) ([]storeFile, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []storeFile
-	for _, e := range entries {
-		m := storeNameRE.FindStringSubmatch(e.Name())
-		if m == nil || e.IsDir() {
-			continue
-		}
-		port, _ := strconv.Atoi(m[1])
-		d, _ := strconv.Atoi(m[2])
-		out = append(out, storeFile{filepath.Join(dir, e.Name()), port, d})
-	}
-	return out, nil
-}
-
-// describeStores lists stores for an error message, one per line.
-func describeStores(dir string, stores []storeFile) string {
-	if len(stores) == 0 {
-		return fmt.Sprintf("no chain database (chain-PORT-dDIFFICULTY-*.db) in %s", dir)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "chain databases in %s:", dir)
-	for _, s := range stores {
-		fmt.Fprintf(&b, "\n  -file %s   (port %d, difficulty %d)", s.path, s.port, s.difficulty)
-	}
-	return b.String()
-}
-
-// runExport runs `blockpeer export`: it writes a node's stored chain to out
-// as a chain file.
+// runExport runs `blockpeer export`: it writes a stored chain, or a
+// running peer's chain fetched over the wire, to out as a chain file.
 func runExport(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("blockpeer export", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.Usage = func() {
 		fmt.Fprintf(errOut, `Usage: blockpeer export [flags] > chain.json
 
-Writes a node's stored chain (its verified part) as a chain file: a JSON
-array of blocks with the wire fields. The node must be stopped. Pick the
-store with the node's -data, -port, -peers and -difficulty, or with -file;
+Writes a stored chain (its verified part) as a chain file: a JSON array of
+blocks with the wire fields. A node's store holds the chain of every network
+it has been on, keyed by genesis: export writes the one the node serves, or
+the one -genesis names. The node must be stopped; to export from a running
+node, fetch its chain over the wire with -peer HOST:PORT.
+
+Pick the store with the node's -data, -port and -difficulty, or with -file;
 with none of them, the default node's store, or the only store in -data.
+-list shows every store and its chains.
 
 Flags:
 `)
 		fs.PrintDefaults()
 	}
 	data := fs.String("data", defaultDataDir(), "the node's -data directory")
-	file := fs.String("file", "", "the chain database file itself (overrides -data, -port and -peers)")
+	file := fs.String("file", "", "the chain database file itself (overrides -data and -port)")
 	port := fs.Int("port", defaultPort, "the node's -port")
-	peers := fs.String("peers", "", "the node's -peers (default: the course's well-known peers)")
 	difficulty := fs.Int("difficulty", defaultDifficulty, "the node's -difficulty")
-	if err := fs.Parse(args); err != nil {
+	genesis := fs.String("genesis", "", "export the stored chain whose genesis hash starts with this (default: the one the node serves)")
+	list := fs.Bool("list", false, "list the stores in -data and their chains (genesis, blocks, tip, last used) instead")
+	peer := fs.String("peer", "", "fetch the chain of the running peer at HOST:PORT over the wire instead, verified at -difficulty")
+	timeout := fs.Duration("timeout", time.Second, "with -peer: how long to wait for each reply")
+	fs.String("peers", "", "ignored: a store no longer depends on the node's -peers (kept for old scripts)")
+	rest, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("export: unexpected argument %q (the chain goes to stdout: export > chain.json)", fs.Arg(0))
+	if len(rest) > 0 {
+		return fmt.Errorf("export: unexpected argument %q (the chain goes to stdout: export > chain.json)", rest[0])
+	}
+	if *list {
+		files, err := store.Find(*data)
+		if err != nil {
+			return fmt.Errorf("export -list: %w", err)
+		}
+		fmt.Fprintln(out, describeStores(*data, files))
+		return nil
+	}
+	if *peer != "" {
+		return exportFromPeer(*peer, *difficulty, *timeout, out, errOut)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	path, d, err := pickStore(*data, *file, *port, *peers, *difficulty, set)
+	path, d, err := pickStore(*data, *file, *port, *difficulty, set)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	store, err := chain.OpenBoltStoreReadOnly(path)
+	s, err := store.OpenReadOnly(path)
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("export: %w: stop the node first, or export from it while it runs: blockpeer export -peer HOST:PORT > chain.json", err)
+	}
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	defer store.Close()
-	blocks, loadErr := store.Load()
+	defer s.Close()
+	g := s.Current()
+	if *genesis != "" {
+		if g, err = pickGenesis(s, *genesis, path); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	blocks, loadErr := s.LoadChain(g)
 	if loadErr != nil && !errors.Is(loadErr, chain.ErrDamaged) {
 		return fmt.Errorf("export: %w", loadErr)
 	}
@@ -220,7 +186,7 @@ Flags:
 	if v.OK() && loadErr != nil {
 		v.Err = loadErr
 	}
-	if err := chain.WriteBlocks(out, blocks[:v.Valid]); err != nil {
+	if err := store.WriteBlocks(out, blocks[:v.Valid]); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	if !v.OK() {
@@ -234,38 +200,138 @@ Flags:
 	return nil
 }
 
+// exportFromPeer writes the chain of the peer at target, fetched over the
+// wire and verified, as a chain file.
+func exportFromPeer(target string, difficulty int, timeout time.Duration, out, errOut io.Writer) error {
+	blocks, err := client.FetchChain(context.Background(), client.Config{Target: target, Timeout: timeout, Difficulty: difficulty, Name: "blockpeer-export"}, errOut)
+	if err != nil {
+		return fmt.Errorf("export -peer: %w", err)
+	}
+	if err := store.WriteBlocks(out, blocks); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	tip := "(empty chain)"
+	if len(blocks) > 0 {
+		tip = "tip " + blocks[len(blocks)-1].Hash
+	}
+	fmt.Fprintf(errOut, "exported %d blocks, %s, difficulty %d, from %s\n", len(blocks), tip, difficulty, target)
+	return nil
+}
+
+// pickGenesis returns the genesis hash of the one stored chain whose
+// genesis starts with prefix.
+func pickGenesis(s *store.BoltStore, prefix, path string) (string, error) {
+	chains, err := s.Chains()
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, c := range chains {
+		if strings.HasPrefix(c.Genesis, prefix) {
+			found = append(found, c.Genesis)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	what := "no stored chain"
+	if len(found) > 1 {
+		what = fmt.Sprintf("%d stored chains", len(found))
+	}
+	return "", fmt.Errorf("-genesis %s: %s in %s has a genesis starting so. Its chains:%s", prefix, what, path, describeChains(chains))
+}
+
+// describeStores lists the stores in dir and their chains, for a person.
+func describeStores(dir string, files []store.File) string {
+	if len(files) == 0 {
+		return fmt.Sprintf("no chain database (chain-PORT-dDIFFICULTY.db) in %s", dir)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "chain databases in %s:", dir)
+	for _, f := range files {
+		fmt.Fprintf(&b, "\n  -file %s   (port %d, difficulty %d", f.Path, f.Port, f.Difficulty)
+		if f.Legacy {
+			b.WriteString("; named the old way, folded into " + store.Name(f.Port, f.Difficulty) + " when its node next starts")
+		}
+		b.WriteString(")")
+		s, err := store.OpenReadOnly(f.Path)
+		if err != nil {
+			if errors.Is(err, store.ErrInUse) {
+				b.WriteString("\n      in use by a running node: export -peer HOST:PORT fetches its chain over the wire")
+			} else {
+				fmt.Fprintf(&b, "\n      unreadable: %v", err)
+			}
+			continue
+		}
+		chains, err := s.Chains()
+		s.Close()
+		if err != nil {
+			fmt.Fprintf(&b, "\n      unreadable: %v", err)
+			continue
+		}
+		if len(chains) == 0 {
+			b.WriteString("\n      no chain yet")
+		}
+		b.WriteString(describeChains(chains))
+	}
+	return b.String()
+}
+
+// describeChains lists stored chains, one line each: genesis, blocks, tip,
+// when last used.
+func describeChains(chains []store.Chain) string {
+	var b strings.Builder
+	for _, c := range chains {
+		used := "never"
+		if !c.LastUsed.IsZero() {
+			used = c.LastUsed.Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(&b, "\n      -genesis %s   %d blocks, tip %s, last used %s", shortHash(c.Genesis), c.Blocks, shortHash(c.Tip), used)
+		if c.Current {
+			b.WriteString("   (the chain the node serves)")
+		}
+	}
+	return b.String()
+}
+
 // pickStore chooses the store export reads and the difficulty to verify it
-// at; set holds the flags given.
-func pickStore(dir, file string, port int, peers string, difficulty int, set map[string]bool) (string, int, error) {
+// at; set holds the flags given. A store named the old way (with a hash of
+// the node's -peers) is read when no store of the new name is there.
+func pickStore(dir, file string, port, difficulty int, set map[string]bool) (string, int, error) {
 	if file != "" {
 		if _, err := os.Stat(file); err != nil {
 			return "", 0, err
 		}
-		if m := storeNameRE.FindStringSubmatch(filepath.Base(file)); m != nil && !set["difficulty"] {
-			difficulty, _ = strconv.Atoi(m[2])
+		if f, ok := store.ParseName(file); ok && !set["difficulty"] {
+			difficulty = f.Difficulty
 		}
 		return file, difficulty, nil
 	}
-	peerList := wellKnownPeers
-	if peers != "" {
-		peerList = splitList(peers)
-	}
-	want := filepath.Join(dir, storeName(peerList, uint16(port), difficulty))
+	want := filepath.Join(dir, store.Name(port, difficulty))
 	if _, err := os.Stat(want); err == nil {
 		return want, difficulty, nil
 	}
-	stores, err := findStores(dir)
+	files, err := store.Find(dir)
 	if err != nil {
 		return "", 0, fmt.Errorf("-data %s: %w", dir, err)
 	}
-	if !set["port"] && !set["peers"] && !set["difficulty"] && len(stores) == 1 {
-		return stores[0].path, stores[0].difficulty, nil
+	var same []store.File
+	for _, f := range files {
+		if f.Port == port && f.Difficulty == difficulty {
+			same = append(same, f)
+		}
 	}
-	what := "the default node (-port 8993, the course peers, -difficulty 8)"
-	if set["port"] || set["peers"] || set["difficulty"] {
-		what = "these -port, -peers and -difficulty"
+	switch {
+	case len(same) == 1:
+		return same[0].Path, difficulty, nil
+	case !set["port"] && !set["difficulty"] && len(files) == 1:
+		return files[0].Path, files[0].Difficulty, nil
 	}
-	return "", 0, fmt.Errorf("no chain database for %s, %s; pick one with -file or the node's flags. %s", what, filepath.Base(want), describeStores(dir, stores))
+	what := fmt.Sprintf("the default node (-port %d, -difficulty %d)", defaultPort, defaultDifficulty)
+	if set["port"] || set["difficulty"] {
+		what = fmt.Sprintf("-port %d -difficulty %d", port, difficulty)
+	}
+	return "", 0, fmt.Errorf("no chain database for %s, %s; pick one with -file or the node's flags. %s", what, filepath.Base(want), describeStores(dir, files))
 }
 
 // runVerify runs `blockpeer verify`: it checks a chain file (or stdin, as
@@ -279,22 +345,22 @@ func runVerify(args []string, in io.Reader, out io.Writer) error {
 		fs.PrintDefaults()
 	}
 	difficulty := fs.Int("difficulty", defaultDifficulty, "trailing zero hex digits every block hash needs")
-	if err := fs.Parse(args); err != nil {
+	files, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("verify: want one chain file (- for stdin), e.g. verify -difficulty 8 chain.json")
+	if len(files) != 1 {
+		return fmt.Errorf("verify: want one chain file (- for stdin), e.g. verify -difficulty 8 chain.json; got %d", len(files))
 	}
 	if *difficulty < 0 || *difficulty > 64 {
 		return fmt.Errorf("verify: -difficulty %d is out of 0..64", *difficulty)
 	}
-	name := fs.Arg(0)
+	name := files[0]
 	var blocks []*chain.Block
-	var err error
 	if name == "-" {
-		blocks, err = chain.ReadBlocks(in)
+		blocks, err = store.ReadBlocks(in)
 	} else {
-		blocks, err = chain.ReadFile(name)
+		blocks, err = store.ReadFile(name)
 	}
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)

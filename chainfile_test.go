@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,9 +20,11 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
 
 	"blockpeer/chain"
 	"blockpeer/protocol"
+	"blockpeer/store"
 )
 
 // buildBinary builds the command into a temporary directory.
@@ -233,7 +237,7 @@ func (s *sourcePeer) requestedCount() int {
 // and verifies it as a whole.
 func storedChain(t *testing.T, path string, difficulty int) ([]*chain.Block, chain.Verification) {
 	t.Helper()
-	s, err := chain.OpenBoltStoreReadOnly(path)
+	s, err := store.OpenReadOnly(path)
 	if err != nil {
 		t.Fatalf("open the store after the kill: %v", err)
 	}
@@ -268,7 +272,7 @@ func TestKillDuringSync(t *testing.T) {
 	port := freeUDPPorts(t, 1)[0]
 	args := []string{"-name", "victim", "-host", "127.0.0.1", "-port", fmt.Sprint(port), "-peers", src.addr(),
 		"-difficulty", fmt.Sprint(difficulty), "-data", dir, "-log-format", "json", "-log-level", "debug", "-consensus-interval", "4s"}
-	path := filepath.Join(dir, storeName([]string{src.addr()}, uint16(port), difficulty))
+	path := filepath.Join(dir, store.Name(port, difficulty))
 
 	// Kill moments, after the first block request of each run.
 	delays := []time.Duration{400, 1300, 2200, 900, 1600, 3000, 200, 1100, 2500, 1900, 600, 1400}
@@ -388,7 +392,7 @@ func realChainFile(t *testing.T, dir string) (string, []*chain.Block) {
 		t.Fatalf("vectors: want the verified blocks 0 and 1 of fall2024-main, got %d", len(blocks))
 	}
 	path := filepath.Join(dir, "real.json")
-	if err := writeChainFile(path, blocks); err != nil {
+	if err := store.WriteFile(path, blocks); err != nil {
 		t.Fatal(err)
 	}
 	return path, blocks
@@ -411,10 +415,21 @@ func TestChainFileRoundTrip(t *testing.T) {
 	if l := p.waitLine(t, 10*time.Second, "joining"); l.int("height") != len(real) {
 		t.Fatalf("node started from %s with height %d, want %d", realFile, l.int("height"), len(real))
 	}
-	// While it runs, the store is locked: export says so.
-	_, stderr, code := runBinary(t, bin, nil, "export", "-data", data, "-port", fmt.Sprint(port), "-peers", "127.0.0.1:1")
-	if code == 0 || !strings.Contains(stderr, "is in use by another blockpeer process") {
-		t.Errorf("export of a running node's store: exit %d, %q; want an error saying it is in use", code, stderr)
+	// While it runs, the store is locked: export says so, and how to
+	// export from the running node, which works.
+	_, stderr, code := runBinary(t, bin, nil, "export", "-data", data, "-port", fmt.Sprint(port))
+	if code == 0 || !strings.Contains(stderr, "is in use by another blockpeer process: stop the node first, or export from it while it runs: blockpeer export -peer HOST:PORT > chain.json") ||
+		strings.Contains(stderr, "another -port") {
+		t.Errorf("export of a running node's store: exit %d, %q; want an error saying it is in use and what to do", code, stderr)
+	}
+	wire, stderr, code := runBinary(t, bin, nil, "export", "-peer", fmt.Sprintf("127.0.0.1:%d", port))
+	if got, err := store.ReadBlocks(strings.NewReader(wire)); code != 0 || err != nil || !reflect.DeepEqual(got, real) ||
+		!strings.Contains(stderr, fmt.Sprintf("exported %d blocks, tip %s, difficulty 8, from 127.0.0.1:%d", len(real), tip, port)) {
+		t.Errorf("export -peer of the running node: exit %d, %d blocks, %v; stderr %q", code, len(got), err, stderr)
+	}
+	if _, stderr, code := runBinary(t, bin, nil, "export", "-peer", fmt.Sprintf("127.0.0.1:%d", port), "-difficulty", "9"); code == 0 ||
+		!strings.Contains(stderr, "does not verify at difficulty 9") {
+		t.Errorf("export -peer at the wrong difficulty: exit %d, %q", code, stderr)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-p.exited; err != nil {
@@ -427,7 +442,7 @@ func TestChainFileRoundTrip(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "exported 2 blocks, tip "+tip) {
 		t.Fatalf("export: exit %d, stderr %q", code, stderr)
 	}
-	got, err := chain.ReadBlocks(strings.NewReader(exported))
+	got, err := store.ReadBlocks(strings.NewReader(exported))
 	if err != nil || len(got) != len(real) {
 		t.Fatalf("exported file: %d blocks, %v:\n%s", len(got), err, exported)
 	}
@@ -512,6 +527,9 @@ func TestChainFileRoundTrip(t *testing.T) {
 		}
 		return synced
 	})
+	if banner := lab.out.String(); !strings.Contains(banner, "seed (serves the 2 blocks of "+exportedFile+" and mines on top)") || strings.Contains(banner, "fresh chain") {
+		t.Errorf("the banner of a lab started with -chain does not say the seed serves the file's chain:\n%s", tailOf(lab))
+	}
 	lab.kill()
 }
 
@@ -522,12 +540,12 @@ func TestStoreOnStart(t *testing.T) {
 	dir := t.TempDir()
 	ports := freeUDPPorts(t, 1)
 	peers := "127.0.0.1:1"
-	path := filepath.Join(dir, storeName([]string{peers}, uint16(ports[0]), 2))
+	path := filepath.Join(dir, store.Name(ports[0], 2))
 	blocks := chain.Extend(nil, 10, 2, "t", 1000)
 	stored := append([]*chain.Block(nil), blocks...)
 	stored[6] = blocks[6].Clone()
 	stored[6].MinedBy = "mallory"
-	s, err := chain.OpenBoltStore(path)
+	s, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +575,7 @@ func TestStoreOnStart(t *testing.T) {
 		t.Errorf("joined with height %d, want the 6 valid blocks", joined.int("height"))
 	}
 	saved, _ := warn["saved_to"].(string)
-	tail, err := chain.ReadFile(saved)
+	tail, err := store.ReadFile(saved)
 	if err != nil || len(tail) != 4 || tail[0].MinedBy != "mallory" {
 		t.Errorf("saved tail %s: %d blocks, %v", saved, len(tail), err)
 	}
@@ -578,18 +596,18 @@ func TestStoreOnStart(t *testing.T) {
 	}
 }
 
-// TestExportPicksStore: export names the stores it found when it cannot
-// tell which one to read.
+// TestExportPicksStore: export names the stores it found, with their
+// chains, when it cannot tell which one to read.
 func TestExportPicksStore(t *testing.T) {
 	dir := t.TempDir()
 	var errOut bytes.Buffer
 	err := runExport([]string{"-data", dir}, io.Discard, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "no chain database (chain-PORT-dDIFFICULTY-*.db) in "+dir) {
+	if err == nil || !strings.Contains(err.Error(), "no chain database (chain-PORT-dDIFFICULTY.db) in "+dir) {
 		t.Errorf("export of an empty dir: %v", err)
 	}
 	blocks := chain.Extend(nil, 3, 2, "e", 1)
-	for _, port := range []uint16{9001, 9002} {
-		s, err := chain.OpenBoltStore(filepath.Join(dir, storeName([]string{"127.0.0.1:9100"}, port, 2)))
+	for _, port := range []int{9001, 9002} {
+		s, err := store.Open(filepath.Join(dir, store.Name(port, 2)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -597,30 +615,131 @@ func TestExportPicksStore(t *testing.T) {
 		s.Close()
 	}
 	err = runExport([]string{"-data", dir}, io.Discard, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "(port 9001, difficulty 2)") || !strings.Contains(err.Error(), "(port 9002, difficulty 2)") {
+	if err == nil || !strings.Contains(err.Error(), "(port 9001, difficulty 2)") || !strings.Contains(err.Error(), "(port 9002, difficulty 2)") ||
+		!strings.Contains(err.Error(), "-genesis "+blocks[0].Hash[:12]+"   2 blocks, tip "+blocks[1].Hash[:12]+", last used ") {
 		t.Errorf("export with two stores and no flags: %v", err)
 	}
 	var out bytes.Buffer
-	if err := runExport([]string{"-data", dir, "-port", "9002", "-peers", "127.0.0.1:9100", "-difficulty", "2"}, &out, &errOut); err != nil {
+	if err := runExport([]string{"-data", dir, "-port", "9002", "-difficulty", "2"}, &out, &errOut); err != nil {
 		t.Fatalf("export -port 9002: %v", err)
 	}
-	if got, err := chain.ReadBlocks(&out); err != nil || len(got) != 2 {
+	if got, err := store.ReadBlocks(&out); err != nil || len(got) != 2 {
 		t.Errorf("export -port 9002: %d blocks, %v", len(got), err)
 	}
 	out.Reset()
-	file := filepath.Join(dir, storeName([]string{"127.0.0.1:9100"}, 9001, 2))
+	// -peers is ignored now: the store no longer depends on it.
+	if err := runExport([]string{"-data", dir, "-port", "9002", "-peers", "10.1.2.3:1", "-difficulty", "2"}, &out, &errOut); err != nil {
+		t.Errorf("export -peers: %v", err)
+	}
+	out.Reset()
+	file := filepath.Join(dir, store.Name(9001, 2))
 	if err := runExport([]string{"-file", file}, &out, &errOut); err != nil {
 		t.Fatalf("export -file: %v", err)
 	}
-	if got, err := chain.ReadBlocks(&out); err != nil || len(got) != 1 {
+	if got, err := store.ReadBlocks(&out); err != nil || len(got) != 1 {
 		t.Errorf("export -file (difficulty from the name): %d blocks, %v", len(got), err)
 	}
-	if err := runExport([]string{"-data", dir, "-port", "9003", "-peers", "127.0.0.1:9100", "-difficulty", "2"}, io.Discard, &errOut); err == nil ||
+	if err := runExport([]string{"-data", dir, "-port", "9003", "-difficulty", "2"}, io.Discard, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "-file "+file) {
 		t.Errorf("export -port 9003: %v; want the stores listed with -file", err)
 	}
 	if err := runExport([]string{"stray"}, io.Discard, &errOut); err == nil {
 		t.Errorf("export stray: no error")
+	}
+}
+
+// TestExportChainsByGenesis: a store that has been on two networks keeps
+// both chains; export -list shows them by genesis, blocks, tip and when
+// last used, export writes the one the node serves, and -genesis the
+// other. A store of the old naming (with a hash of -peers) is read too.
+func TestExportChainsByGenesis(t *testing.T) {
+	dir := t.TempDir()
+	a := chain.Extend(nil, 4, 2, "network a", 1000)
+	b := chain.Extend(nil, 6, 2, "network b", 2000)
+	path := filepath.Join(dir, store.Name(9005, 2))
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := chain.New(2, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Adopt(0, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Adopt(0, b); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	var out, errOut bytes.Buffer
+	if err := runExport([]string{"-data", dir, "-list"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	listing := out.String()
+	t.Logf("export -list:\n%s", listing)
+	lineB := "-genesis " + b[0].Hash[:12] + "   6 blocks, tip " + b[5].Hash[:12] + ", last used "
+	lineA := "-genesis " + a[0].Hash[:12] + "   4 blocks, tip " + a[3].Hash[:12] + ", last used "
+	if !strings.Contains(listing, lineB) || !strings.Contains(listing, "(the chain the node serves)") || !strings.Contains(listing, lineA) ||
+		strings.Index(listing, lineB) > strings.Index(listing, lineA) {
+		t.Errorf("export -list lacks the two chains, the served one first")
+	}
+	out.Reset()
+	if err := runExport([]string{"-data", dir, "-port", "9005", "-difficulty", "2"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.ReadBlocks(&out); err != nil || len(got) != 6 || got[0].Hash != b[0].Hash {
+		t.Errorf("export: %d blocks, %v; want network b's 6", len(got), err)
+	}
+	out.Reset()
+	if err := runExport([]string{"-data", dir, "-port", "9005", "-difficulty", "2", "-genesis", a[0].Hash[:8]}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.ReadBlocks(&out); err != nil || len(got) != 4 || got[0].Hash != a[0].Hash {
+		t.Errorf("export -genesis: %d blocks, %v; want network a's 4", len(got), err)
+	}
+	if err := runExport([]string{"-data", dir, "-port", "9005", "-difficulty", "2", "-genesis", "zz"}, io.Discard, &errOut); err == nil ||
+		!strings.Contains(err.Error(), "-genesis zz: no stored chain") || !strings.Contains(err.Error(), lineA) {
+		t.Errorf("export -genesis of no chain: %v", err)
+	}
+
+	// A store of the old naming, before any node of the new one started.
+	old := filepath.Join(dir, store.LegacyName([]string{"127.0.0.1:9100"}, 9006, 2))
+	writeOldStore(t, old, a)
+	out.Reset()
+	if err := runExport([]string{"-data", dir, "-port", "9006", "-difficulty", "2"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.ReadBlocks(&out); err != nil || len(got) != 4 {
+		t.Errorf("export of an old store: %d blocks, %v", len(got), err)
+	}
+}
+
+// writeOldStore writes a store as an older blockpeer did: one chain in a
+// bucket "blocks".
+func writeOldStore(t *testing.T, path string, blocks []*chain.Block) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		bk, err := tx.CreateBucket([]byte("blocks"))
+		if err != nil {
+			return err
+		}
+		for h, b := range blocks {
+			v, _ := json.Marshal(b)
+			if err := bk.Put(binary.BigEndian.AppendUint64(nil, uint64(h)), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -644,7 +763,7 @@ func BenchmarkRestartVersusFreshSync(b *testing.B) {
 	dir := b.TempDir()
 	blocks := chain.Extend(nil, length, difficulty, "bench", 1_700_000_000)
 	file := filepath.Join(dir, "chain.json")
-	if err := writeChainFile(file, blocks); err != nil {
+	if err := store.WriteFile(file, blocks); err != nil {
 		b.Fatal(err)
 	}
 	ports := freeUDPPorts(b, 2)
@@ -658,7 +777,7 @@ func BenchmarkRestartVersusFreshSync(b *testing.B) {
 
 	// The restart's store: all but the last blocks, copied for each run.
 	partial := filepath.Join(dir, "partial.db")
-	s, err := chain.OpenBoltStore(partial)
+	s, err := store.Open(partial)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -679,7 +798,7 @@ func BenchmarkRestartVersusFreshSync(b *testing.B) {
 				b.StopTimer()
 				data := b.TempDir()
 				if restart {
-					path := filepath.Join(data, storeName([]string{srcAddr}, uint16(ports[1]), difficulty))
+					path := filepath.Join(data, store.Name(ports[1], difficulty))
 					if err := os.WriteFile(path, stored, 0o600); err != nil {
 						b.Fatal(err)
 					}
@@ -741,7 +860,7 @@ func BenchmarkRestartVersusFreshSync(b *testing.B) {
 func TestStoreOnStartDamaged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chain.db")
 	blocks := chain.Extend(nil, 4, 2, "d", 1)
-	s, err := chain.OpenBoltStore(path)
+	s, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -771,11 +890,50 @@ func TestStoreOnStartDamaged(t *testing.T) {
 	}
 
 	empty := filepath.Join(t.TempDir(), "empty.json")
-	if err := writeChainFile(empty, nil); err != nil {
+	if err := store.WriteFile(empty, nil); err != nil {
 		t.Fatal(err)
 	}
 	mem, _ := chain.New(2, nil)
 	if err := importChainFile(mem, empty, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "holds no blocks") {
 		t.Errorf("-chain with an empty file: %v", err)
+	}
+}
+
+// TestStoreIgnoresPeersSpelling: the node's store is one per port and
+// difficulty. A store an older blockpeer named by its -peers list is
+// folded in at the start (and kept as .migrated), and a node started with
+// another spelling or order of -peers serves the same chain.
+func TestStoreIgnoresPeersSpelling(t *testing.T) {
+	dir := t.TempDir()
+	port := freeUDPPorts(t, 1)[0]
+	blocks := chain.Extend(nil, 7, 2, "spelling", 1000)
+	legacy := filepath.Join(dir, store.LegacyName([]string{"127.0.0.1:1", "127.0.0.1:2"}, port, 2))
+	writeOldStore(t, legacy, blocks)
+
+	for i, peers := range []string{"127.0.0.1:1,127.0.0.1:2", "127.0.0.1:2, 127.0.0.1:1", "localhost:1"} {
+		out := &syncBuffer{}
+		n := startRunNode(t, fmt.Sprint("spelling-", i), []string{"-name", "a", "-host", "127.0.0.1", "-port", fmt.Sprint(port), "-peers", peers,
+			"-difficulty", "2", "-data", dir, "-log-format", "json"}, out)
+		var joined logLine
+		eventually(t, 5*time.Second, "the node to join", func() bool {
+			var ok bool
+			joined, ok = firstLine(jsonLines(t, out.String()), "joining")
+			return ok
+		})
+		n.stop(t)
+		if joined.int("height") != len(blocks) {
+			t.Errorf("-peers %q: joined with height %d, want the stored %d\n%s", peers, joined.int("height"), len(blocks), out.String())
+		}
+		_, migrated := firstLine(jsonLines(t, out.String()), "chain database of the old naming folded in (kept as .migrated)")
+		if migrated != (i == 0) {
+			t.Errorf("-peers %q: migration line %v, want it on the first start only", peers, migrated)
+		}
+	}
+	files, err := store.Find(dir)
+	if err != nil || len(files) != 1 || files[0].Path != filepath.Join(dir, store.Name(port, 2)) {
+		t.Errorf("stores in the data directory: %+v, %v; want only %s", files, err, store.Name(port, 2))
+	}
+	if _, err := os.Stat(legacy + ".migrated"); err != nil {
+		t.Errorf("the old store is not kept: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"blockpeer/lab"
 	"blockpeer/peer"
 	"blockpeer/status"
+	"blockpeer/store"
 )
 
 // runLab runs `blockpeer lab`: a whole network on 127.0.0.1.
@@ -23,7 +24,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("blockpeer lab", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer lab [flags]\n\nRuns a seed node that mines a fresh chain and -nodes peers that join it,\nall on 127.0.0.1, with one status page for all of them.\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: blockpeer lab [flags]\n\nRuns a seed node that mines a fresh chain (or, with -chain, a chain file's)\nand -nodes peers that join it, all on 127.0.0.1, with one status page for all of them.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	nodes := fs.Int("nodes", 4, "ordinary peers besides the seed")
@@ -35,11 +36,12 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	chainFile := fs.String("chain", "", "the seed starts from the chain in this chain file (as written by 'blockpeer export'), verified first at -difficulty")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "log format: console or json (default: console when stdout is a terminal)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("lab: unexpected argument %q (see lab -h)", fs.Arg(0))
+	if len(rest) > 0 {
+		return fmt.Errorf("lab: unexpected argument %q (see lab -h)", rest[0])
 	}
 	if *interval < 0 {
 		return errors.New("lab: -block-interval must not be negative")
@@ -53,7 +55,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var seedChain []*chain.Block
 	if *chainFile != "" {
-		if seedChain, err = chain.ReadFile(*chainFile); err != nil {
+		if seedChain, err = store.ReadFile(*chainFile); err != nil {
 			return fmt.Errorf("lab -chain: %w", err)
 		}
 	}
@@ -73,16 +75,20 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 		defer stop()
 		page = url
 	}
-	printLabBanner(out, l, *difficulty, page)
+	seedRole := "seed (mines a fresh chain)"
+	if len(seedChain) > 0 {
+		seedRole = fmt.Sprintf("seed (serves the %d blocks of %s and mines on top)", len(seedChain), *chainFile)
+	}
+	printLabBanner(out, l, *difficulty, seedRole, page)
 	return l.Run(ctx)
 }
 
-func printLabBanner(out io.Writer, l *lab.Lab, difficulty int, page string) {
+func printLabBanner(out io.Writer, l *lab.Lab, difficulty int, seedRole, page string) {
 	fmt.Fprintf(out, "\nblockpeer lab: %d nodes on 127.0.0.1, difficulty %d\n\n", len(l.Nodes), difficulty)
 	for i, n := range l.Nodes {
 		role := "peer (joins through the seed)"
 		if i == 0 {
-			role = "seed (mines a fresh chain)"
+			role = seedRole
 		}
 		fmt.Fprintf(out, "  %-10s %-16s %s\n", n.Name(), n.Addr(), role)
 	}

@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,29 +27,27 @@ import (
 	"github.com/rs/zerolog"
 
 	"blockpeer/peer"
+	"blockpeer/store"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var cmd string
 	if len(os.Args) > 1 {
 		cmd = os.Args[1]
 	}
 	var err error
 	switch cmd {
-	case "lab":
-		err = runLab(ctx, os.Args[2:], os.Stdout)
-	case "ask", "shell", "check":
-		os.Exit(runTool(cmd, os.Args[2:])) // client tools: see tools.go
-	case "bench":
-		err = runBench(ctx, os.Args[2:], os.Stdout)
-	case "export":
+	case "export": // short and holding no socket: Ctrl-C kills them as usual
 		err = runExport(os.Args[2:], os.Stdout, os.Stderr)
 	case "verify":
 		err = runVerify(os.Args[2:], os.Stdin, os.Stdout)
 	default:
-		err = runNode(ctx, os.Args[1:], os.Stdout)
+		// The others stop cleanly on the first Ctrl-C (or SIGTERM), each
+		// within a second; a second Ctrl-C kills at once.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		context.AfterFunc(ctx, stop)
+		err = runWithContext(ctx, cmd)
 	}
 	var status exitStatus
 	switch {
@@ -66,12 +61,26 @@ func main() {
 	}
 }
 
+// runWithContext runs the commands that stop when ctx is cancelled.
+func runWithContext(ctx context.Context, cmd string) error {
+	switch cmd {
+	case "lab":
+		return runLab(ctx, os.Args[2:], os.Stdout)
+	case "ask", "shell", "check":
+		os.Exit(runTool(ctx, cmd, os.Args[2:])) // client tools: see tools.go
+	case "bench":
+		return runBench(ctx, os.Args[2:], os.Stdout)
+	}
+	return runNode(ctx, os.Args[1:], os.Stdout)
+}
+
 // nodeFlags are the command line of a node.
 type nodeFlags struct {
 	port        int
 	name        string
 	host        string
 	peers       string
+	peerList    []string // -peers checked, or nil for the course's well-known peers
 	difficulty  int
 	logLevel    string
 	logFormat   string
@@ -111,13 +120,14 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	fs.StringVar(&f.httpAddr, "http", "", "serve the status page on this address, e.g. 127.0.0.1:8080")
 	fs.DurationVar(&f.consensus, "consensus-interval", consensusInterval, "how often to run a consensus")
 	fs.StringVar(&f.chainFile, "chain", "", "start from the chain in this chain file (as written by 'blockpeer export'), verified first; kept when taller than the stored chain")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseAnywhere(fs, args)
+	if err != nil {
 		return nil, err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.dataSet = f.dataSet || fl.Name == "data" })
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	case len(rest) > 0:
+		return nil, fmt.Errorf("unexpected argument %q (see -h)", rest[0])
 	case strings.TrimSpace(f.name) == "":
 		return nil, errors.New("-name is required: the name other peers see for us, e.g. -name xyz")
 	case f.port < 0 || f.port > 65535:
@@ -129,6 +139,11 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	}
 	if err := peer.CheckName(f.name); err != nil {
 		return nil, fmt.Errorf("-name refused: %w", err)
+	}
+	if f.peers != "" {
+		if f.peerList, err = parsePeers(f.peers); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -142,13 +157,14 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	peerList := wellKnownPeers
-	if f.peers != "" {
-		peerList = splitList(f.peers)
-	}
-	seeds := resolvePeers(ctx, peerList, log)
-	if len(seeds) == 0 {
-		log.Warn().Strs("peers", peerList).Msg("no peer to join: none resolved. Off campus? Try 'go run . lab', or -peers host:port. Waiting for peers to contact us.")
+	var seeds []netip.AddrPort
+	if f.peerList != nil {
+		// Peers the user typed: one that does not resolve is a mistake.
+		if seeds, err = resolvePeers(ctx, f.peerList); err != nil {
+			return err
+		}
+	} else {
+		seeds = resolveWellKnownPeers(ctx, wellKnownPeers, log)
 	}
 	advertise, bind, err := chooseAddrs(f.host, f.port, seeds)
 	if err != nil {
@@ -169,7 +185,22 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	}
 	storePath := ""
 	if f.data != "" {
-		storePath = filepath.Join(f.data, storeName(peerList, advertise.Port(), f.difficulty))
+		port := int(advertise.Port())
+		storePath = filepath.Join(f.data, store.Name(port, f.difficulty))
+		// Stores named by an older blockpeer (one per -peers list) are
+		// folded in; the one this -peers list used is served.
+		used := f.peerList
+		if used == nil {
+			used = wellKnownPeers
+		}
+		migrated, err := store.Migrate(f.data, port, f.difficulty, store.LegacyName(used, port, f.difficulty))
+		for _, m := range migrated {
+			log.Info().Str("from", m.From).Str("genesis", shortHash(m.Genesis)).Int("blocks", m.Blocks).Str("into", storePath).
+				Msg("chain database of the old naming folded in (kept as .migrated)")
+		}
+		if err != nil {
+			return err
+		}
 	}
 	ch, err := openNodeChain(storePath, f.difficulty, log)
 	if err != nil {
@@ -200,71 +231,6 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		defer stopHTTP()
 	}
 	return node.Run(ctx)
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// resolvePeers turns host:port strings into addresses, in parallel and
-// within a few seconds; a host that does not resolve is a warning.
-func resolvePeers(ctx context.Context, list []string, log zerolog.Logger) []netip.AddrPort {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	addrs := make([]netip.AddrPort, len(list))
-	var wg sync.WaitGroup
-	for i, hp := range list {
-		wg.Go(func() {
-			a, err := resolvePeer(ctx, hp)
-			if err != nil {
-				log.Warn().Err(err).Str("peer", hp).Msg("well-known peer skipped")
-				return
-			}
-			addrs[i] = a
-		})
-	}
-	wg.Wait()
-	var out []netip.AddrPort
-	for _, a := range addrs {
-		if a.IsValid() && !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func resolvePeer(ctx context.Context, hostPort string) (netip.AddrPort, error) {
-	if a, err := netip.ParseAddrPort(hostPort); err == nil {
-		return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), nil
-	}
-	host, port, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("not host:port: %w", err)
-	}
-	pa, err := netip.ParseAddrPort("0.0.0.0:" + port)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad port %q", port)
-	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
-	if err != nil || len(ips) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", host, err)
-	}
-	return netip.AddrPortFrom(ips[0].Unmap(), pa.Port()), nil
-}
-
-func allLoopback(addrs []netip.AddrPort) bool {
-	for _, a := range addrs {
-		if !a.Addr().IsLoopback() {
-			return false
-		}
-	}
-	return len(addrs) > 0
 }
 
 // chooseAddrs returns the address to advertise and the one to bind. The
@@ -308,14 +274,6 @@ func outboundAddr(seeds []netip.AddrPort) netip.Addr {
 		}
 	}
 	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
-}
-
-// storeName names a chain database by network (its seed list and
-// difficulty) and port, so a lab chain never masks the course's.
-func storeName(peers []string, port uint16, difficulty int) string {
-	sorted := slices.Sorted(slices.Values(peers))
-	sum := sha256.Sum256([]byte(strings.Join(sorted, ",") + fmt.Sprintf("/%d", difficulty)))
-	return fmt.Sprintf("chain-%d-d%d-%s.db", port, difficulty, hex.EncodeToString(sum[:4]))
 }
 
 func defaultDataDir() string {

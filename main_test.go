@@ -165,6 +165,9 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if fmt.Sprint(f.peerList) != "[a:1 b:2]" {
+		t.Errorf("-peers a:1,b:2: list %q", f.peerList)
+	}
 	if f.port != 0 || f.data != "" || !f.dataSet || !f.mine || !f.newChain || f.mineThreads != 3 ||
 		f.difficulty != 0 || f.consensus != 2*time.Second || f.peers != "a:1,b:2" {
 		t.Errorf("flags not taken: %+v", *f)
@@ -186,6 +189,11 @@ func TestFlags(t *testing.T) {
 		{[]string{"-name", strings.Repeat("n", 201)}, "-name refused: the name is 201 bytes long; at most 200"},
 		{[]string{"-name", strings.Repeat("\x01", 150)}, "-name refused: our GOSSIP with this name would not fit"},
 		{[]string{"-name", "x", "-bogus"}, "bogus"},
+		{[]string{"-name", "x", "-peers", "127.0.0.1"}, `-peers: "127.0.0.1" has no port: want HOST:PORT[,HOST:PORT...]`},
+		{[]string{"-name", "x", "-peers", "127.0.0.1:99999"}, `-peers: "127.0.0.1:99999": port "99999" is not in 1..65535: want HOST:PORT`},
+		{[]string{"-name", "x", "-peers", "a:1 b:2"}, `-peers: "a:1 b:2" is not one HOST:PORT (separate peers with commas)`},
+		{[]string{"-name", "x", "-peers", "a:1,:2"}, `-peers: ":2" has no port`},
+		{[]string{"-name", "x", "-peers", " , "}, `names no peer`},
 	} {
 		_, err := parseNodeFlags(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.mention) {
@@ -288,33 +296,6 @@ func TestChooseAddrs(t *testing.T) {
 		}
 	}
 
-	peers := []string{"silicon.cs.umanitoba.ca:8999", "eagle.cs.umanitoba.ca:8999"}
-	base := storeName(peers, 8993, 8)
-	if !strings.HasPrefix(base, "chain-8993-d8-") || !strings.HasSuffix(base, ".db") || strings.ContainsAny(base, `/\: `) {
-		t.Errorf("storeName = %q: want chain-8993-d8-<hash>.db, a plain file name", base)
-	}
-	if again := storeName(peers, 8993, 8); again != base {
-		t.Errorf("storeName not stable: %q then %q", base, again)
-	}
-	if swapped := storeName([]string{peers[1], peers[0]}, 8993, 8); swapped != base {
-		t.Errorf("storeName depends on the peers' order: %q vs %q", swapped, base)
-	}
-	names := map[string]string{"base": base}
-	for what, name := range map[string]string{
-		"port":       storeName(peers, 8994, 8),
-		"difficulty": storeName(peers, 8993, 9),
-		"peers":      storeName([]string{"127.0.0.1:9100"}, 8993, 8),
-		"one peer":   storeName(peers[:1], 8993, 8),
-		"no peers":   storeName(nil, 8993, 8),
-	} {
-		for other, n := range names {
-			if n == name {
-				t.Errorf("storeName: a different %s gives the same name as %s: %q", what, other, name)
-			}
-		}
-		names[what] = name
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for in, want := range map[string]string{
@@ -332,12 +313,27 @@ func TestChooseAddrs(t *testing.T) {
 			t.Errorf("resolvePeer(%q) = %s, want an error", in, a)
 		}
 	}
-	got := resolvePeers(ctx, []string{"127.0.0.1:8999", "localhost:8999", "nohost.invalid:1", "garbage", "127.0.0.1:9000"}, zerolog.Nop())
+	var warnings bytes.Buffer
+	got := resolveWellKnownPeers(ctx, []string{"127.0.0.1:8999", "localhost:8999", "nohost.invalid:1", "garbage", "127.0.0.1:9000"}, zerolog.New(&warnings))
 	if fmt.Sprint(got) != "[127.0.0.1:8999 127.0.0.1:9000]" {
-		t.Errorf("resolvePeers = %v, want [127.0.0.1:8999 127.0.0.1:9000] (duplicates and failures dropped)", got)
+		t.Errorf("resolveWellKnownPeers = %v, want [127.0.0.1:8999 127.0.0.1:9000] (duplicates and failures dropped)", got)
 	}
-	if got := splitList(" a:1, ,b:2,,c:3 "); fmt.Sprint(got) != "[a:1 b:2 c:3]" {
-		t.Errorf("splitList = %q", got)
+	if n := strings.Count(warnings.String(), "well-known peer skipped"); n != 2 || strings.Contains(warnings.String(), "Off campus") {
+		t.Errorf("resolveWellKnownPeers warned %d times (want 2, and no off-campus hint when some resolve): %s", n, warnings.String())
+	}
+	warnings.Reset()
+	if got := resolveWellKnownPeers(ctx, []string{"garbage"}, zerolog.New(&warnings)); len(got) != 0 || !strings.Contains(warnings.String(), "Off campus? Try 'go run . lab'") {
+		t.Errorf("no well-known peer resolved: %v, log %s; want the off-campus hint", got, warnings.String())
+	}
+	got, err = resolvePeers(ctx, []string{"127.0.0.1:8999", "localhost:8999", "127.0.0.1:9000"})
+	if err != nil || fmt.Sprint(got) != "[127.0.0.1:8999 127.0.0.1:9000]" {
+		t.Errorf("resolvePeers = %v, %v; want [127.0.0.1:8999 127.0.0.1:9000]", got, err)
+	}
+	if got, err := resolvePeers(ctx, []string{"127.0.0.1:8999", "garbage"}); err == nil || !strings.Contains(err.Error(), `-peers: "garbage"`) {
+		t.Errorf("resolvePeers with a bad entry = %v, %v; want an error naming it", got, err)
+	}
+	if got, err := parsePeers(" a:1, ,b:2,,c:3 "); err != nil || fmt.Sprint(got) != "[a:1 b:2 c:3]" {
+		t.Errorf("parsePeers = %q, %v", got, err)
 	}
 }
 
@@ -502,7 +498,7 @@ func TestRunLab(t *testing.T) {
 		}
 		return m != nil
 	})
-	for _, want := range []string{"blockpeer lab: 2 nodes on 127.0.0.1, difficulty 5", "lab-seed", "lab-1", "-difficulty 5"} {
+	for _, want := range []string{"blockpeer lab: 2 nodes on 127.0.0.1, difficulty 5", "lab-seed", "seed (mines a fresh chain)", "lab-1", "-difficulty 5"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}

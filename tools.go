@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"golang.org/x/term"
 
 	"blockpeer/client"
 )
@@ -25,7 +28,7 @@ func newToolFlags(cmd, usage string, out io.Writer) *toolFlags {
 	t := &toolFlags{fs: flag.NewFlagSet("blockpeer "+cmd, flag.ContinueOnError)}
 	t.fs.SetOutput(out)
 	t.fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer %s\n\nFlags (before or after HOST:PORT):\n", usage)
+		fmt.Fprintf(out, "Usage: blockpeer %s\n\nFlags (anywhere on the line; -- ends them):\n", usage)
 		t.fs.PrintDefaults()
 		if cmd != "check" {
 			fmt.Fprintf(out, "\n%s", client.Help)
@@ -41,25 +44,23 @@ func newToolFlags(cmd, usage string, out io.Writer) *toolFlags {
 
 // parse parses the flags and returns the target and the rest.
 func (t *toolFlags) parse(args []string) (target string, rest []string, err error) {
-	if err := t.fs.Parse(args); err != nil {
+	// Flags may stand anywhere: ask HOST:PORT stats -json.
+	positional, err := parseAnywhere(t.fs, args)
+	if err != nil {
 		return "", nil, usage(err)
 	}
-	if t.fs.NArg() == 0 {
+	if len(positional) == 0 {
 		t.fs.Usage()
 		return "", nil, fmt.Errorf("%w: HOST:PORT of the peer is missing", client.ErrUsage)
 	}
-	target = t.fs.Arg(0)
-	// Flags may also follow HOST:PORT (ask HOST:PORT -json stats).
-	if err := t.fs.Parse(t.fs.Args()[1:]); err != nil {
-		return "", nil, usage(err)
-	}
+	target, rest = positional[0], positional[1:]
 	if t.timeout <= 0 {
 		return "", nil, fmt.Errorf("%w: -timeout must be positive", client.ErrUsage)
 	}
 	if t.diff < 0 || t.diff > 64 {
 		return "", nil, fmt.Errorf("%w: -difficulty %d is out of 0..64", client.ErrUsage, t.diff)
 	}
-	return target, t.fs.Args(), nil
+	return target, rest, nil
 }
 
 // usage marks a flag error as a usage error (exit status 2); -h stays
@@ -80,7 +81,7 @@ func (t *toolFlags) options() client.Options {
 }
 
 // runAsk runs `blockpeer ask HOST:PORT COMMAND...`.
-func runAsk(args []string, out io.Writer) error {
+func runAsk(ctx context.Context, args []string, out io.Writer) error {
 	t := newToolFlags("ask", "ask [flags] HOST:PORT COMMAND [ARGS...]   one command against one peer", out)
 	target, rest, err := t.parse(args)
 	if err != nil {
@@ -89,7 +90,7 @@ func runAsk(args []string, out io.Writer) error {
 	if len(rest) == 0 {
 		return fmt.Errorf("%w: no command for %s (blockpeer ask -h lists them)", client.ErrUsage, target)
 	}
-	c, err := client.Dial(t.config(target))
+	c, err := client.Dial(ctx, t.config(target))
 	if err != nil {
 		return err
 	}
@@ -97,9 +98,10 @@ func runAsk(args []string, out io.Writer) error {
 	return c.Do(rest, out, t.options())
 }
 
-// runShell runs `blockpeer shell HOST:PORT`: commands from stdin.
-func runShell(args []string, in *os.File, out, errOut io.Writer) error {
-	t := newToolFlags("shell", "shell [flags] HOST:PORT   commands read from stdin, one per line; Ctrl-D leaves", out)
+// runShell runs `blockpeer shell HOST:PORT`: commands from stdin, edited
+// with history on a terminal.
+func runShell(ctx context.Context, args []string, in *os.File, out, errOut io.Writer) error {
+	t := newToolFlags("shell", "shell [flags] HOST:PORT   commands read from stdin, one per line; quit, Ctrl-D or Ctrl-C leaves", out)
 	target, rest, err := t.parse(args)
 	if err != nil {
 		return err
@@ -107,16 +109,39 @@ func runShell(args []string, in *os.File, out, errOut io.Writer) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("%w: unexpected %q after %s (commands come from stdin)", client.ErrUsage, rest[0], target)
 	}
-	c, err := client.Dial(t.config(target))
+	c, err := client.Dial(ctx, t.config(target))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return c.Shell(in, out, errOut, t.options(), isTerminal(in))
+	fd := int(in.Fd())
+	if !term.IsTerminal(fd) {
+		return c.Shell(client.PipeLines(in), out, errOut, t.options(), false)
+	}
+	// A line is read in raw mode (for editing); commands run in the
+	// terminal's own mode, where Ctrl-C interrupts them. The state is
+	// restored whatever way the shell ends.
+	saved, err := term.GetState(fd)
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	defer term.Restore(fd, saved)
+	raw := func() (func(), error) {
+		old, err := term.MakeRaw(fd)
+		if err != nil {
+			return nil, err
+		}
+		return func() { term.Restore(fd, old) }, nil
+	}
+	screen := struct {
+		io.Reader
+		io.Writer
+	}{in, out}
+	return c.Shell(client.TerminalLines(screen, target+"> ", raw), out, errOut, t.options(), true)
 }
 
 // runCheck runs `blockpeer check HOST:PORT`; it fails when a check does.
-func runCheck(args []string, out io.Writer) error {
+func runCheck(ctx context.Context, args []string, out io.Writer) error {
 	t := newToolFlags("check", "check [flags] HOST:PORT   a conformance report for one peer; exit status 0 only when no check FAILs", out)
 	last := t.fs.Int("last", 50, "how many of the top blocks to fetch and verify")
 	full := t.fs.Bool("full", false, "fetch and verify the whole chain (pipelined, with progress lines)")
@@ -130,7 +155,7 @@ func runCheck(args []string, out io.Writer) error {
 	if *last < 1 {
 		return fmt.Errorf("%w: -last must be at least 1", client.ErrUsage)
 	}
-	r, err := client.Check(client.CheckConfig{Config: t.config(target), Last: *last, Full: *full}, out, t.options())
+	r, err := client.Check(ctx, client.CheckConfig{Config: t.config(target), Last: *last, Full: *full}, out, t.options())
 	if err != nil {
 		return err
 	}
@@ -140,20 +165,28 @@ func runCheck(args []string, out io.Writer) error {
 	return nil
 }
 
-// runTool runs one of the client tools; it returns the exit status.
-func runTool(name string, args []string) int {
+// exitInterrupted is the exit status of a command stopped by Ctrl-C, as
+// shells report a process killed by SIGINT.
+const exitInterrupted = 130
+
+// runTool runs one of the client tools until it ends or ctx is cancelled
+// (Ctrl-C); it returns the exit status.
+func runTool(ctx context.Context, name string, args []string) int {
 	var err error
 	switch name {
 	case "ask":
-		err = runAsk(args, os.Stdout)
+		err = runAsk(ctx, args, os.Stdout)
 	case "shell":
-		err = runShell(args, os.Stdin, os.Stdout, os.Stderr)
+		err = runShell(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 	case "check":
-		err = runCheck(args, os.Stdout)
+		err = runCheck(ctx, args, os.Stdout)
 	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, client.ErrInterrupted):
+		fmt.Fprintf(os.Stderr, "\nblockpeer %s: interrupted\n", name)
+		return exitInterrupted
 	case errors.Is(err, client.ErrFailed): // the report says why
 		return 1
 	case errors.Is(err, client.ErrUsage):
@@ -162,9 +195,4 @@ func runTool(name string, args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "blockpeer %s: %v\n", name, err)
 	return 1
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

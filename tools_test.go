@@ -80,7 +80,7 @@ func closedPort(t *testing.T) string {
 func ask(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := runAsk(args, &out)
+	err := runAsk(context.Background(), args, &out)
 	t.Logf("ask %s:\n%s(err %v)", strings.Join(args, " "), out.String(), err)
 	return out.String(), err
 }
@@ -204,7 +204,7 @@ func TestShellFromPipe(t *testing.T) {
 		w.Close() // end of input: the shell leaves, as on Ctrl-D
 	}()
 	var out, errOut bytes.Buffer
-	err = runShell([]string{"-difficulty", "2", addr}, r, &out, &errOut)
+	err = runShell(context.Background(), []string{"-difficulty", "2", addr}, r, &out, &errOut)
 	t.Logf("shell:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	if err == nil || err.Error() != "1 command(s) failed" {
 		t.Errorf("shell: %v, want 1 command(s) failed", err)
@@ -226,11 +226,11 @@ func TestShellFromPipe(t *testing.T) {
 func TestCheckCommand(t *testing.T) {
 	addr, _ := startToolNode(t)
 	var out bytes.Buffer
-	if err := runCheck([]string{"-difficulty", "2", addr}, &out); err != nil {
+	if err := runCheck(context.Background(), []string{"-difficulty", "2", addr}, &out); err != nil {
 		t.Errorf("check of a blockpeer node: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := runCheck([]string{"-json", "-difficulty", "2", "-last", "5", addr}, &out); err != nil {
+	if err := runCheck(context.Background(), []string{"-json", "-difficulty", "2", "-last", "5", addr}, &out); err != nil {
 		t.Errorf("check -json: %v", err)
 	}
 	var rep client.Report
@@ -239,7 +239,7 @@ func TestCheckCommand(t *testing.T) {
 	}
 	// A failing check is exit status 1 with the report, not an error message.
 	out.Reset()
-	err := runCheck([]string{"-timeout", "200ms", closedPort(t)}, &out)
+	err := runCheck(context.Background(), []string{"-timeout", "200ms", closedPort(t)}, &out)
 	if !errors.Is(err, client.ErrFailed) || !strings.Contains(out.String(), "FAIL  stats") {
 		t.Errorf("check of a closed port: %v\n%s", err, out.String())
 	}

@@ -1,6 +1,7 @@
 // Package chain holds the course network's block: its hash rule, the
-// validation rules of section 4 of the protocol spec, the verified chain
-// with its tip, and the chain's storage on disk.
+// validation rules of section 4 of the protocol spec, and the verified
+// chain with its tip, kept through the Store interface (package store
+// keeps it on disk).
 //
 // It imports no other package of blockpeer, touches no socket and reads no
 // clock: every rule here is a pure function of its inputs.

@@ -8,6 +8,11 @@ import (
 // ErrNotTaller is returned when a candidate would not make the chain taller.
 var ErrNotTaller = errors.New("candidate chain is not taller than ours")
 
+// ErrDamaged is wrapped by the error of a Store's Load that met a record
+// that is not the next block (a gap or undecodable bytes); Load returns
+// the blocks before it with it, and Open keeps them.
+var ErrDamaged = errors.New("stored chain is damaged")
+
 // Store keeps a chain across restarts. Implementations must make Replace
 // atomic: after a crash the stored chain is either the old or the new one.
 type Store interface {

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"io"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 // node over loopback: ask's `chain` command, pipelined.
 func BenchmarkChain5000(b *testing.B) {
 	addr := startNode(b, testChain(5000))
-	c, err := client.Dial(client.Config{Target: addr.String(), Timeout: time.Second, Difficulty: testDifficulty})
+	c, err := client.Dial(context.Background(), client.Config{Target: addr.String(), Timeout: time.Second, Difficulty: testDifficulty})
 	if err != nil {
 		b.Fatal(err)
 	}

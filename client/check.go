@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -55,15 +56,17 @@ const slowReply = 50 * time.Millisecond
 // printing one line per check to out as it goes (or the whole report as
 // JSON at the end with opt.JSON). It sends only to the target, a bounded
 // number of datagrams (-full aside). The report's Passed is false when a
-// check failed; the error is for a run that could not start.
-func Check(cfg CheckConfig, out io.Writer, opt Options) (*Report, error) {
+// check failed; the error is for a run that could not start, or
+// ErrInterrupted when ctx was cancelled (the checks done so far are
+// printed and in the report; the one cut short is not).
+func Check(ctx context.Context, cfg CheckConfig, out io.Writer, opt Options) (*Report, error) {
 	if cfg.Last <= 0 {
 		cfg.Last = 50
 	}
 	if cfg.Name == "" {
 		cfg.Name = "blockpeer-check"
 	}
-	c, err := Dial(cfg.Config)
+	c, err := Dial(ctx, cfg.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +83,12 @@ func Check(cfg CheckConfig, out io.Writer, opt Options) (*Report, error) {
 	}
 	k.run()
 	r := k.report
+	if c.interrupted() {
+		if !opt.JSON {
+			fmt.Fprintf(out, "interrupted after %d checks\n", len(r.Results))
+		}
+		return r, ErrInterrupted
+	}
 	r.Sent, r.TookS = c.Sent(), time.Since(start).Seconds()
 	r.Passed = !slices.ContainsFunc(r.Results, func(x Result) bool { return x.Status == Fail })
 	if opt.JSON {
@@ -111,6 +120,9 @@ type checker struct {
 }
 
 func (k *checker) add(name, status, evidence, format string, args ...any) {
+	if k.c.interrupted() {
+		return // the check was cut short: its result would be a false FAIL
+	}
 	r := Result{Name: name, Status: status, Detail: k.opt.shorten(fmt.Sprintf(format, args...)), Evidence: evidence}
 	k.report.Results = append(k.report.Results, r)
 	if k.opt.JSON {
@@ -127,18 +139,15 @@ func (k *checker) run() {
 	if !k.checkStats() {
 		return // nothing answers: the other checks would only repeat it
 	}
-	k.checkHeight()
-	k.checkGenesis()
-	k.checkTop()
-	k.checkRange()
-	k.checkPastTop()
-	k.checkReplyToSource()
-	k.checkGossipReply()
-	k.checkGossipForward()
-	k.checkJunk()
-	k.checkReplySource()
-	k.checkLatency()
-	k.checkSizes()
+	for _, check := range []func(){
+		k.checkHeight, k.checkGenesis, k.checkTop, k.checkRange, k.checkPastTop, k.checkReplyToSource,
+		k.checkGossipReply, k.checkGossipForward, k.checkJunk, k.checkReplySource, k.checkLatency, k.checkSizes,
+	} {
+		if k.c.interrupted() {
+			return
+		}
+		check()
+	}
 }
 
 // exchange is Client.exchange, keeping the latency.

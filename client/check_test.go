@@ -95,7 +95,7 @@ func slowMachine(t *testing.T, res client.Result) bool {
 func runCheck(t *testing.T, cfg client.CheckConfig) (*client.Report, string) {
 	t.Helper()
 	var out bytes.Buffer
-	r, err := client.Check(cfg, &out, client.Options{})
+	r, err := client.Check(context.Background(), cfg, &out, client.Options{})
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
@@ -414,7 +414,7 @@ func TestCheckBrokenPeers(t *testing.T) {
 func TestChainPipelined(t *testing.T) {
 	blocks := testChain(100)
 	p := startBroken(t, dropFirstAsk, blocks)
-	c, err := client.Dial(client.Config{Target: p.addr().String(), Timeout: 200 * time.Millisecond, Difficulty: testDifficulty})
+	c, err := client.Dial(context.Background(), client.Config{Target: p.addr().String(), Timeout: 200 * time.Millisecond, Difficulty: testDifficulty})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +485,7 @@ func TestCheckRealBlocks(t *testing.T) {
 			t.Errorf("%s: %s %s", res.Name, res.Status, res.Detail)
 		}
 	}
-	c, err := client.Dial(cfg.Config)
+	c, err := client.Dial(context.Background(), cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +525,7 @@ func TestCheckOversizeBlock(t *testing.T) {
 		t.Errorf("datagram-size does not say the oversize block was sent whole")
 	}
 
-	c, err := client.Dial(client.Config{Target: addr.String(), Difficulty: testDifficulty})
+	c, err := client.Dial(context.Background(), client.Config{Target: addr.String(), Difficulty: testDifficulty})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +540,7 @@ func TestCheckOversizeBlock(t *testing.T) {
 // chain gives up on them and says why, rather than resending forever.
 func TestChainWhenSendsFail(t *testing.T) {
 	conn := listen(t)
-	c, err := client.Dial(client.Config{Target: conn.LocalAddr().String(), Timeout: 50 * time.Millisecond, Difficulty: testDifficulty})
+	c, err := client.Dial(context.Background(), client.Config{Target: conn.LocalAddr().String(), Timeout: 50 * time.Millisecond, Difficulty: testDifficulty})
 	if err != nil {
 		t.Fatal(err)
 	}

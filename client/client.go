@@ -8,6 +8,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,7 @@ func (s *socket) Addr() netip.AddrPort { return s.addr }
 // for concurrent use: one goroutine sends and waits; one reader goroutine
 // per socket only feeds the inbox.
 type Client struct {
+	ctx    context.Context // cancelled: every wait ends at once (Ctrl-C)
 	cfg    Config
 	target netip.AddrPort
 	local  netip.Addr // our address toward the target
@@ -64,14 +66,27 @@ type Client struct {
 // ErrNoReply is wrapped by every error of a request nobody answered.
 var ErrNoReply = errors.New("no reply")
 
-// noReply is the message the user sees when nothing answers.
+// ErrInterrupted is returned when the context given to Dial was cancelled
+// (Ctrl-C) while a command waited.
+var ErrInterrupted = errors.New("interrupted")
+
+// interrupted reports whether the client's context is done.
+func (c *Client) interrupted() bool { return c.ctx.Err() != nil }
+
+// noReply is the message the user sees when nothing answers, or
+// ErrInterrupted when the wait was cut short.
 func (c *Client) noReply() error {
+	if c.interrupted() {
+		return ErrInterrupted
+	}
 	return fmt.Errorf("%w from %s within %v: is it running, is the port right?", ErrNoReply, c.cfg.Target, c.cfg.Timeout)
 }
 
 // Dial resolves the target and binds the client's main socket on the local
 // address of the route to it (a UDP "connect" finds it and sends nothing).
-func Dial(cfg Config) (*Client, error) {
+// When ctx is cancelled every wait of the client ends at once and the
+// command in progress returns ErrInterrupted.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Second
 	}
@@ -92,7 +107,7 @@ func Dial(cfg Config) (*Client, error) {
 	local := probe.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
 	probe.Close()
 	c := &Client{
-		cfg: cfg, target: target, local: local,
+		ctx: ctx, cfg: cfg, target: target, local: local,
 		inbox: make(chan packet, 4096), closed: make(chan struct{}),
 	}
 	if c.main, err = c.newSocket(); err != nil {
@@ -198,12 +213,12 @@ func (c *Client) mark() int {
 }
 
 // await returns the first packet from position from on that match accepts,
-// waiting until deadline.
+// waiting until deadline, or until the client's context is done.
 func (c *Client) await(from int, deadline time.Time, match func(packet) bool) (packet, bool) {
 	for i := from; ; i++ {
 		for i >= len(c.received) {
 			wait := time.Until(deadline)
-			if wait <= 0 {
+			if wait <= 0 || c.interrupted() {
 				return packet{}, false
 			}
 			t := time.NewTimer(wait)
@@ -211,6 +226,7 @@ func (c *Client) await(from int, deadline time.Time, match func(packet) bool) (p
 			case p := <-c.inbox:
 				c.received = append(c.received, p)
 			case <-t.C:
+			case <-c.ctx.Done():
 			}
 			t.Stop()
 		}

@@ -40,6 +40,7 @@ const Help = `commands:
   announce FILE         send ANNOUNCE of the block in FILE (a JSON block, as get -json prints)
   raw JSON              send JSON as it is, print every datagram that comes back within -timeout
   help                  this list
+  quit                  leave the shell (so do exit, Ctrl-D and Ctrl-C)
 `
 
 // Do runs one command line (e.g. ["get", "5"]) against the peer and prints
@@ -181,6 +182,8 @@ func (c *Client) cmdGet(out io.Writer, opt Options, h int) error {
 	if h > 0 {
 		_, pg, err := c.getBlock(c.main, h-1)
 		switch {
+		case errors.Is(err, ErrInterrupted):
+			return err
 		case err != nil:
 			problem = fmt.Errorf("block %d (its predecessor) not received: %w", h-1, err)
 		case pg.Block == nil:
@@ -264,6 +267,9 @@ func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
 		}
 	}
 	f := c.fetchRange(first, to, progress)
+	if c.interrupted() {
+		return ErrInterrupted
+	}
 	blocks, prev := f.Blocks, ""
 	if from > 0 {
 		if blocks[0] == nil {
@@ -382,6 +388,9 @@ func (c *Client) cmdRaw(out io.Writer, opt Options, text string) error {
 		if !opt.JSON {
 			fmt.Fprintf(tw, "  +%s\t%s\t%dB\t%s\n", fmtDur(p.At.Sub(start)), p.From, len(p.Data), strings.TrimSpace(string(p.Data)))
 		}
+	}
+	if c.interrupted() {
+		return ErrInterrupted
 	}
 	if opt.JSON {
 		return writeJSON(out, map[string]any{"peer": c.cfg.Target, "sent": text, "replies": got})

@@ -71,7 +71,7 @@ func (c *Client) fetchRange(first, last int, progress func(got, total int, elaps
 		f.Requests++
 	}
 	pos := c.mark()
-	for got+failed < total {
+	for got+failed < total && !c.interrupted() {
 		for len(inFlight) < fetchWindow && next <= last {
 			fl := &flight{}
 			inFlight[next] = fl

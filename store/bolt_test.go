@@ -1,8 +1,8 @@
-package chain_test
+package store_test
 
 import (
 	"encoding/binary"
-	"errors"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,11 +12,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"blockpeer/chain"
+	"blockpeer/store"
 )
 
-func openStore(t *testing.T, path string) *chain.BoltStore {
+func openStore(t *testing.T, path string) *store.BoltStore {
 	t.Helper()
-	s, err := chain.OpenBoltStore(path)
+	s, err := store.Open(path)
 	if err != nil {
 		t.Fatalf("OpenBoltStore(%s): %v", path, err)
 	}
@@ -292,32 +293,46 @@ func TestBoltStoreReplace(t *testing.T) {
 	}
 }
 
-// TestBoltStoreUndecodableRecord puts garbage in the file with bbolt
-// directly: Load stops before it and New keeps the prefix.
-func TestBoltStoreUndecodableRecord(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "chain.db")
-	blocks := chain.Extend(nil, 5, testDifficulty, "a", 1000)
-	s := openStore(t, path)
-	if err := s.Replace(0, blocks); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-
+// writeLegacyStore writes a database of the old layout (one chain in a
+// bucket "blocks") with bbolt directly; records maps height to raw bytes.
+func writeLegacyStore(t *testing.T, path string, blocks []*chain.Block, raw map[int][]byte) {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket([]byte("blocks"))
-		if bk == nil {
-			return errors.New(`no bucket "blocks" in the store`)
+		bk, err := tx.CreateBucket([]byte("blocks"))
+		if err != nil {
+			return err
 		}
-		return bk.Put(binary.BigEndian.AppendUint64(nil, 2), []byte("{not json"))
+		for h, b := range blocks {
+			v, err := json.Marshal(b)
+			if err != nil {
+				return err
+			}
+			if r, ok := raw[h]; ok {
+				v = r
+			}
+			if err := bk.Put(binary.BigEndian.AppendUint64(nil, uint64(h)), v); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBoltStoreUndecodableRecord puts garbage in a store of the old layout
+// with bbolt directly: the open moves it under its genesis as it is, Load
+// stops before the garbage and New keeps the prefix.
+func TestBoltStoreUndecodableRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chain.db")
+	blocks := chain.Extend(nil, 5, testDifficulty, "a", 1000)
+	writeLegacyStore(t, path, blocks, map[int][]byte{2: []byte("{not json")})
 
 	c := openChain(t, path, testDifficulty)
 	assertChain(t, c, blockHashes(blocks[:2]))
@@ -333,6 +348,101 @@ func TestBoltStoreUndecodableRecord(t *testing.T) {
 	assertChain(t, c, blockHashes(blocks))
 }
 
+// TestBoltStoreOldLayout: a store written before chains were keyed by
+// genesis is read as it is by a read-only open (export), and a read-write
+// open moves its chain under its genesis, current.
+func TestBoltStoreOldLayout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chain.db")
+	blocks := chain.Extend(nil, 4, testDifficulty, "old", 1000)
+	writeLegacyStore(t, path, blocks, nil)
+
+	ro, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ro.Load()
+	chains, cerr := ro.Chains()
+	ro.Close()
+	if err != nil || !reflect.DeepEqual(blockHashes(got), blockHashes(blocks)) {
+		t.Fatalf("read-only Load of an old store: %d blocks, %v", len(got), err)
+	}
+	if cerr != nil || len(chains) != 1 || chains[0].Genesis != blocks[0].Hash || chains[0].Blocks != 4 || chains[0].Tip != blocks[3].Hash || !chains[0].Current {
+		t.Fatalf("Chains of an old store: %+v, %v", chains, cerr)
+	}
+
+	s := openStore(t, path)
+	if got := s.Current(); got != blocks[0].Hash {
+		t.Errorf("after migration the current chain is %q, want the genesis %q", got, blocks[0].Hash)
+	}
+	if got, err := s.Load(); err != nil || !reflect.DeepEqual(blockHashes(got), blockHashes(blocks)) {
+		t.Fatalf("Load after migration: %d blocks, %v", len(got), err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("blocks")) != nil {
+			t.Errorf("the old bucket is still there after migration")
+		}
+		return nil
+	})
+}
+
+// TestBoltStoreKeepsEveryNetwork: a chain of another genesis adopted from
+// height 0 becomes current and the first network's chain stays whole;
+// going back to the first network keeps the second's.
+func TestBoltStoreKeepsEveryNetwork(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chain.db")
+	a := chain.Extend(nil, 6, testDifficulty, "network a", 1000)
+	b := chain.Extend(nil, 9, testDifficulty, "network b", 2000)
+	c := openChain(t, path, testDifficulty)
+	if err := c.Adopt(0, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Adopt(0, b); err != nil { // taller, another genesis: a sync on another network
+		t.Fatal(err)
+	}
+	closeChain(t, c)
+
+	s := openStore(t, path)
+	chains, err := s.Chains()
+	if err != nil || len(chains) != 2 {
+		t.Fatalf("Chains: %+v, %v; want two", chains, err)
+	}
+	if chains[0].Genesis != b[0].Hash || !chains[0].Current || chains[0].Blocks != 9 || chains[0].Tip != b[8].Hash {
+		t.Errorf("first listed %+v, want network b, current, 9 blocks", chains[0])
+	}
+	if chains[1].Genesis != a[0].Hash || chains[1].Current || chains[1].Blocks != 6 || chains[1].Tip != a[5].Hash || chains[1].LastUsed.IsZero() {
+		t.Errorf("second listed %+v, want network a, 6 blocks, with a time of use", chains[1])
+	}
+	if got, err := s.LoadChain(a[0].Hash); err != nil || !reflect.DeepEqual(blockHashes(got), blockHashes(a)) {
+		t.Errorf("LoadChain(a): %d blocks, %v; want network a whole", len(got), err)
+	}
+	if got, _ := s.LoadChain("no such genesis"); len(got) != 0 {
+		t.Errorf("LoadChain of an unknown genesis: %d blocks", len(got))
+	}
+	s.Close()
+
+	c = openChain(t, path, testDifficulty)
+	assertChain(t, c, blockHashes(b))
+	longerA := chain.Extend(a, 6, testDifficulty, "network a", 1000) // 12 blocks
+	if err := c.Adopt(0, longerA); err != nil {
+		t.Fatal(err)
+	}
+	closeChain(t, c)
+	s = openStore(t, path)
+	defer s.Close()
+	if got, err := s.LoadChain(b[0].Hash); err != nil || !reflect.DeepEqual(blockHashes(got), blockHashes(b)) {
+		t.Errorf("network b after going back to a: %d blocks, %v", len(got), err)
+	}
+	if got, err := s.Load(); err != nil || !reflect.DeepEqual(blockHashes(got), blockHashes(longerA)) {
+		t.Errorf("current chain: %d blocks, %v; want network a's 12", len(got), err)
+	}
+}
+
 // TestBoltStoreOpenTwice: a second open of a file in use fails at once
 // instead of waiting for the lock forever.
 func TestBoltStoreOpenTwice(t *testing.T) {
@@ -340,13 +450,13 @@ func TestBoltStoreOpenTwice(t *testing.T) {
 	s1 := openStore(t, path)
 
 	type result struct {
-		s   *chain.BoltStore
+		s   *store.BoltStore
 		err error
 	}
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		s, err := chain.OpenBoltStore(path)
+		s, err := store.Open(path)
 		done <- result{s, err}
 	}()
 	select {
@@ -374,11 +484,11 @@ func TestBoltStoreOpenTwice(t *testing.T) {
 
 func TestOpenBoltStoreBadPath(t *testing.T) {
 	dir := t.TempDir()
-	if s, err := chain.OpenBoltStore(filepath.Join(dir, "no", "such", "dir", "chain.db")); err == nil {
+	if s, err := store.Open(filepath.Join(dir, "no", "such", "dir", "chain.db")); err == nil {
 		s.Close()
 		t.Fatal("OpenBoltStore in a missing directory succeeded")
 	}
-	if s, err := chain.OpenBoltStore(dir); err == nil {
+	if s, err := store.Open(dir); err == nil {
 		s.Close()
 		t.Fatal("OpenBoltStore of a directory succeeded")
 	}
@@ -386,7 +496,7 @@ func TestOpenBoltStoreBadPath(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("this is not a bbolt file, not at all, not even close......"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := chain.OpenBoltStore(garbage); err == nil {
+	if s, err := store.Open(garbage); err == nil {
 		s.Close()
 		t.Fatal("OpenBoltStore of a garbage file succeeded")
 	}
@@ -400,7 +510,7 @@ func BenchmarkAdoptStored(b *testing.B) {
 	blocks := chain.Extend(nil, 5000, testDifficulty, "bench", 1000)
 	for b.Loop() {
 		b.StopTimer()
-		s, err := chain.OpenBoltStore(filepath.Join(b.TempDir(), "chain.db"))
+		s, err := store.Open(filepath.Join(b.TempDir(), "chain.db"))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package chain_test
+package store_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"blockpeer/chain"
+	"blockpeer/store"
 )
 
 // TestOpenReportsTamperedStore: a stored chain with an altered block is
@@ -130,20 +131,20 @@ func TestOpenInUseAndReadOnly(t *testing.T) {
 	if err := s.Replace(0, blocks); err != nil {
 		t.Fatal(err)
 	}
-	for name, open := range map[string]func(string) (*chain.BoltStore, error){
-		"read-write": chain.OpenBoltStore, "read-only": chain.OpenBoltStoreReadOnly,
+	for name, open := range map[string]func(string) (*store.BoltStore, error){
+		"read-write": store.Open, "read-only": store.OpenReadOnly,
 	} {
 		s2, err := open(path)
 		if err == nil {
 			s2.Close()
 			t.Fatalf("%s open of a store in use succeeded", name)
 		}
-		if !errors.Is(err, chain.ErrInUse) || !strings.Contains(err.Error(), path+" is in use by another blockpeer process") {
+		if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), path+" is in use by another blockpeer process") {
 			t.Errorf("%s open of a store in use: %q", name, err)
 		}
 	}
 	s.Close()
-	ro, err := chain.OpenBoltStoreReadOnly(path)
+	ro, err := store.OpenReadOnly(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestOpenInUseAndReadOnly(t *testing.T) {
 		t.Fatal("Replace on a read-only store succeeded")
 	}
 	// Readers share the lock.
-	ro2, err := chain.OpenBoltStoreReadOnly(path)
+	ro2, err := store.OpenReadOnly(path)
 	if err != nil {
 		t.Fatalf("second reader: %v", err)
 	}
@@ -239,7 +240,7 @@ func TestForkReplacementIsOneTransaction(t *testing.T) {
 // countingStore counts Replace calls. want is read by the readers: they
 // only see chains adopted after it was filled.
 type countingStore struct {
-	*chain.BoltStore
+	*store.BoltStore
 	n int
 }
 
@@ -275,7 +276,7 @@ func BenchmarkOpenStored(b *testing.B) {
 	const n = 10_000
 	blocks := realisticChain(b, n, testDifficulty)
 	path := filepath.Join(b.TempDir(), "chain.db")
-	s, err := chain.OpenBoltStore(path)
+	s, err := store.Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func BenchmarkOpenStored(b *testing.B) {
 	s.Close()
 	b.Run("open+load+verify", func(b *testing.B) {
 		for b.Loop() {
-			s, err := chain.OpenBoltStore(path)
+			s, err := store.Open(path)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -298,7 +299,7 @@ func BenchmarkOpenStored(b *testing.B) {
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
 	})
 	b.Run("load", func(b *testing.B) {
-		s, err := chain.OpenBoltStore(path)
+		s, err := store.Open(path)
 		if err != nil {
 			b.Fatal(err)
 		}

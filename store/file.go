@@ -1,4 +1,4 @@
-package chain
+package store
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"blockpeer/chain"
 )
 
 // A chain file is a JSON array of blocks with the wire fields (height,
@@ -18,7 +20,7 @@ import (
 var ErrChainFile = errors.New("not a chain file")
 
 // WriteBlocks writes blocks to w as a chain file.
-func WriteBlocks(w io.Writer, blocks []*Block) error {
+func WriteBlocks(w io.Writer, blocks []*chain.Block) error {
 	bw := bufio.NewWriter(w)
 	var line bytes.Buffer
 	enc := json.NewEncoder(&line)
@@ -58,7 +60,7 @@ type fileBlock struct {
 // with their types (a nonce may be a JSON integer, as some peers send it:
 // its digits are the nonce); other fields are ignored. It checks the form
 // only: Verify checks the chain.
-func ReadBlocks(r io.Reader) ([]*Block, error) {
+func ReadBlocks(r io.Reader) ([]*chain.Block, error) {
 	dec := json.NewDecoder(bufio.NewReader(r))
 	tok, err := dec.Token()
 	if err != nil {
@@ -67,7 +69,7 @@ func ReadBlocks(r io.Reader) ([]*Block, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
 		return nil, fmt.Errorf("%w: want a JSON array of blocks", ErrChainFile)
 	}
-	var blocks []*Block
+	var blocks []*chain.Block
 	for dec.More() {
 		i := len(blocks)
 		var fb fileBlock
@@ -89,7 +91,7 @@ func ReadBlocks(r io.Reader) ([]*Block, error) {
 	return blocks, nil
 }
 
-func (fb *fileBlock) block() (*Block, error) {
+func (fb *fileBlock) block() (*chain.Block, error) {
 	missing := ""
 	switch {
 	case fb.Height == nil:
@@ -110,7 +112,7 @@ func (fb *fileBlock) block() (*Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Block{Height: *fb.Height, MinedBy: *fb.MinedBy, Nonce: nonce, Hash: *fb.Hash, Timestamp: *fb.Timestamp,
+	b := &chain.Block{Height: *fb.Height, MinedBy: *fb.MinedBy, Nonce: nonce, Hash: *fb.Hash, Timestamp: *fb.Timestamp,
 		Messages: make([]string, 0, len(*fb.Messages))}
 	for j, m := range *fb.Messages {
 		if m == nil {
@@ -141,7 +143,7 @@ func parseNonce(raw json.RawMessage) (string, error) {
 }
 
 // ReadFile reads the chain file at path.
-func ReadFile(path string) ([]*Block, error) {
+func ReadFile(path string) ([]*chain.Block, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -154,28 +156,15 @@ func ReadFile(path string) ([]*Block, error) {
 	return blocks, nil
 }
 
-// ForkPoint returns the first height where a and b differ (by hash), or
-// the shorter length when one is a prefix of the other.
-func ForkPoint(a, b []*Block) int {
-	n := min(len(a), len(b))
-	for i := range n {
-		if a[i].Hash != b[i].Hash {
-			return i
-		}
+// WriteFile writes blocks to the chain file at path, replacing it.
+func WriteFile(path string, blocks []*chain.Block) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
 	}
-	return n
-}
-
-// Import makes blocks, a whole chain from genesis (as read from a chain
-// file), our chain: it verifies them as a whole, then adopts the part above
-// the point where they part from ours, in one store transaction. Like any
-// adoption it must make our chain strictly taller: otherwise it returns an
-// error wrapping ErrNotTaller and nothing changes. It returns the fork
-// point.
-func (c *Chain) Import(blocks []*Block) (forkPoint int, err error) {
-	if v := Verify(blocks, c.difficulty, nil); !v.OK() {
-		return 0, v.Err
+	if err := WriteBlocks(f, blocks); err != nil {
+		f.Close()
+		return err
 	}
-	from := ForkPoint(c.blocks, blocks)
-	return from, c.Adopt(from, blocks[from:])
+	return f.Close()
 }
