@@ -119,6 +119,10 @@ func TestShellOnTerminal(t *testing.T) {
 	master.WriteString("\x03") // Ctrl-C, a SIGINT from the terminal
 	select {
 	case err := <-exited:
+		// The terminal's last output may still be on its way to screen.
+		for end := time.Now().Add(2 * time.Second); !strings.Contains(screen.String(), "interrupted") && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if code := exitCode(err); code != exitInterrupted || !strings.Contains(screen.String(), "blockpeer shell: interrupted") {
 			t.Errorf("after Ctrl-C: exit status %d, want %d and 'interrupted'; terminal:\n%q", code, exitInterrupted, screen.String())
 		}

@@ -96,7 +96,7 @@ func (c *Client) Do(args []string, out io.Writer, opt Options) error {
 		if err := argc(0, 0); err != nil {
 			return err
 		}
-		return c.fireAndForget(out, opt, protocol.Consensus{}, protocol.Encode)
+		return c.cmdConsensus(out, opt)
 	case "word":
 		if len(rest) == 0 {
 			return fmt.Errorf("%w: word TEXT", ErrUsage)
@@ -343,6 +343,19 @@ func (c *Client) cmdGossip(out io.Writer, opt Options) error {
 	fmt.Fprintf(tw, "  host:port\t%s:%d\n", gr.Host, gr.Port)
 	fmt.Fprintf(tw, "  we sent\t%s\n", strings.TrimSpace(string(r.Sent)))
 	return tw.Flush()
+}
+
+// cmdConsensus joins the peer first, by a GOSSIP from our socket naming
+// it: peers that take CONSENSUS only from members they have heard from
+// (blockpeer among them: a CONSENSUS costs nothing to send and makes a
+// round of STATS to every member) then run the round.
+func (c *Client) cmdConsensus(out io.Writer, opt Options) error {
+	adv := c.main.Addr()
+	g := protocol.Gossip{Host: adv.Addr().String(), Port: int(adv.Port()), ID: uuid.NewString(), Name: c.cfg.Name}
+	if _, err := c.exchange(c.main, g, protocol.TypeGossipReply, nil); err != nil && !opt.JSON {
+		fmt.Fprintf(out, "note: no GOSSIP_REPLY to our join (%v); a peer that takes CONSENSUS only from members may ignore it\n", err)
+	}
+	return c.fireAndForget(out, opt, protocol.Consensus{}, protocol.Encode)
 }
 
 // fireAndForget sends m, encoded with encode (protocol.Encode for what we
