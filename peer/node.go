@@ -397,11 +397,20 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, size int, now ti
 	if !ok || n.offenders.Banned(origin, now) {
 		return
 	}
+	// A copy of an id seen already (relays send each other the same
+	// gossip) adds no credit to an origin not proven, and gets it no
+	// second GOSSIP_REPLY: one naming adds up to one answer's worth.
+	fresh := !n.seen.Has(g.ID)
+	if !fresh {
+		size = 0
+	}
 	m, isNew := n.learn(origin, g.Name, origin == from, size, now)
 	if m == nil {
 		return
 	}
-	n.reply(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name}, now)
+	if fresh || m.Proven {
+		n.reply(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name}, now)
+	}
 	if isNew {
 		n.greet(m, now)
 	}
