@@ -96,6 +96,7 @@ type Round struct {
 	zeros      int          // fewest trailing zeros of a top block short of our difficulty (0: none seen)
 	choice     Group
 	chosen     bool
+	ourHeight  int // our chain's height when the window closed
 }
 
 // NewRound opens a round at now that asked every address in asked.
@@ -232,6 +233,7 @@ func (r *Round) Poll(now time.Time, ourHeight int, ex *Exclusions) []Request {
 			return nil
 		}
 		r.groups = r.tally.Groups()
+		r.ourHeight = ourHeight
 		for _, g := range r.groups {
 			if g.Height <= ourHeight {
 				break
@@ -296,25 +298,25 @@ func (r *Round) decide() {
 	r.choice, r.chosen = r.next()
 }
 
-// next returns the best candidate not skipped: the tallest proven one, or,
-// when none is proven, the one backed by the most peers.
+// next returns the choice among the candidates not skipped: Choose over
+// the proven ones (the tallest, ties to the most backers) or, when none
+// was ever proven, over the one backed by the most peers.
 func (r *Round) next() (Group, bool) {
+	var proven []Group
 	var fallback *Group
 	for i, g := range r.candidates {
-		if r.skip[g.Key] {
-			continue
-		}
-		if r.proven[g.Key] {
-			return g, true
-		}
-		if fallback == nil || len(g.Backers) > len(fallback.Backers) {
+		switch {
+		case r.skip[g.Key]:
+		case r.proven[g.Key]:
+			proven = append(proven, g)
+		case fallback == nil || len(g.Backers) > len(fallback.Backers):
 			fallback = &r.candidates[i]
 		}
 	}
-	if fallback == nil || len(r.proven) > 0 {
-		return Group{}, false
+	if len(r.proven) == 0 && fallback != nil {
+		proven = []Group{*fallback}
 	}
-	return *fallback, true
+	return Choose(proven, nil, r.ourHeight) // the candidates hold the backers not excluded already
 }
 
 // Choice returns the chain a Decided round chose to fetch; ok is false
