@@ -12,6 +12,7 @@ import (
 
 	"blockpeer/bench"
 	"blockpeer/lab"
+	"blockpeer/peer"
 )
 
 // runBench runs `blockpeer bench`: the performance table.
@@ -58,7 +59,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		o.Steady = *steady
 	}
 	o.CacheDir = *cache
-	o.Timings = courseTimings()
+	o.Timings = peer.CourseTimings()
 	o.GossipTimings = lab.Timings()
 	o.Progress = os.Stderr
 	if *cpuProfile != "" {

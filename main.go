@@ -118,7 +118,7 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	fs.IntVar(&f.mineThreads, "mine-threads", 0, "mining threads (default: all cores)")
 	fs.BoolVar(&f.newChain, "new-chain", false, "with -mine and no chain yet, mine a fresh genesis block (start a new network)")
 	fs.StringVar(&f.httpAddr, "http", "", "serve the status page on this address, e.g. 127.0.0.1:8080")
-	fs.DurationVar(&f.consensus, "consensus-interval", consensusInterval, "how often to run a consensus")
+	fs.DurationVar(&f.consensus, "consensus-interval", peer.CourseTimings().ConsensusInterval, "how often to run a consensus")
 	fs.StringVar(&f.chainFile, "chain", "", "start from the chain in this chain file (as written by 'blockpeer export'), verified first; kept when taller than the stored chain")
 	rest, err := parseAnywhere(fs, args)
 	if err != nil {
@@ -212,13 +212,13 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	timings := courseTimings()
+	timings := peer.CourseTimings()
 	timings.ConsensusInterval = f.consensus
 	node, err := peer.New(peer.Config{
 		Name: f.name, Advertise: advertise, Seeds: seeds, Difficulty: f.difficulty,
 		Timings: timings, Log: log,
-		MaxPeers: maxPeers, Limits: courseLimits(), ReplyRate: replyRate, ReplyBurst: replyBurst,
-		Mine: f.mine, MineThreads: f.mineThreads, MineGenesis: f.newChain,
+		Limits: peer.DefaultLimits(),
+		Mine:   f.mine, MineThreads: f.mineThreads, MineGenesis: f.newChain,
 	}, tr, ch)
 	if err != nil {
 		return err

@@ -44,7 +44,7 @@ func runToolNode(t *testing.T, blocks []*chain.Block) (*peer.Node, string) {
 	if err := ch.Adopt(0, blocks); err != nil {
 		t.Fatal(err)
 	}
-	timings := courseTimings()
+	timings := peer.CourseTimings()
 	timings.Tick = 10 * time.Millisecond
 	n, err := peer.New(peer.Config{Name: "tool-target", Advertise: tr.LocalAddr(), Difficulty: 2, Timings: timings, Log: zerolog.Nop()}, tr, ch)
 	if err != nil {

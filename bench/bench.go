@@ -91,19 +91,8 @@ func (o *Options) fill() error {
 	return nil
 }
 
-// ShortTimings are timings with a short join (tests use the like).
-func ShortTimings() peer.Timings {
-	return peer.Timings{
-		GossipInterval:    time.Second,
-		PeerTimeout:       10 * time.Second,
-		ConsensusInterval: 5 * time.Second,
-		JoinDelay:         100 * time.Millisecond,
-		StatsWindow:       150 * time.Millisecond,
-		RequestTimeout:    200 * time.Millisecond,
-		SeenIDTTL:         time.Minute,
-		Tick:              10 * time.Millisecond,
-	}
-}
+// ShortTimings are the timings of the bench's nodes: peer.TestTimings.
+func ShortTimings() peer.Timings { return peer.TestTimings() }
 
 // Run runs the chosen rows and returns the table's rows in order.
 func Run(ctx context.Context, o Options) ([]Row, error) {

@@ -45,7 +45,7 @@ func nodeConfig(s nodeSpec, tr peer.Transport) peer.Config {
 	}
 	return peer.Config{
 		Name: s.name, Advertise: tr.LocalAddr(), Seeds: s.seeds, Difficulty: Difficulty,
-		Timings: s.timings, Log: zerolog.Nop(), ReplyRate: rate,
+		Timings: s.timings, Log: zerolog.Nop(), Limits: peer.Limits{ReplyRate: rate},
 	}
 }
 

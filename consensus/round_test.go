@@ -112,6 +112,19 @@ func TestRoundProofNeedsProofOfWork(t *testing.T) {
 	if r.Proven(fake) {
 		t.Fatal("a block that only carries the claimed hash proved the claim")
 	}
+	// A liar that backs the honest chain too sends its top blocks first,
+	// with the right hashes on made-up contents: the honest copies still
+	// count.
+	for _, q := range reqs {
+		if q.Peer == honest {
+			b := src[q.Height].Clone()
+			b.Messages = []string{"made up"}
+			r.OnBlock(b)
+		}
+	}
+	if r.Proven(honestKey) {
+		t.Fatal("blocks with made-up contents proved the honest claim")
+	}
 	serveProofs(r, reqs, map[netip.AddrPort][]*chain.Block{honest: src})
 	r.Poll(t0.Add(time.Second), 0, nil)
 	if g, ok := r.Choice(); r.Phase() != Decided || !ok || g.Key != honestKey {

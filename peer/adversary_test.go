@@ -489,7 +489,7 @@ func syncBesideLiar(t *testing.T, liar netip.AddrPort, honest []*chain.Block) (*
 
 // withReplyRate sets the node's reply rate limit.
 func withReplyRate(rate float64, burst int) nodeOpt {
-	return func(c *peer.Config) { c.ReplyRate, c.ReplyBurst = rate, burst }
+	return func(c *peer.Config) { c.Limits.ReplyRate, c.Limits.ReplyBurst = rate, burst }
 }
 
 // TestCatalogueGossip: GOSSIP floods (fresh ids; one id repeated), GOSSIP

@@ -543,7 +543,7 @@ func TestAttackFullTableAdmitsNewcomer(t *testing.T) {
 	const table = 100
 	blocks := chain.Extend(nil, 10, testDifficulty, "chain", 1_700_000_000)
 	taller := chain.Extend(blocks, 20, testDifficulty, "chain", 1_700_000_000)
-	node := startNode(t, "node", blocks, nil, func(c *peer.Config) { c.MaxPeers = table })
+	node := startNode(t, "node", blocks, nil, func(c *peer.Config) { c.Limits.MaxPeers = table })
 	r, probe := newRaw(t), newRaw(t)
 	var silent []*raw
 	for range table {

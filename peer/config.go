@@ -12,8 +12,8 @@ import (
 	"blockpeer/chain"
 )
 
-// Timings are every interval the node keeps. The course values live in the
-// top-level config.go; tests and the lab shorten them.
+// Timings are every interval the node keeps: CourseTimings on the course
+// network, TestTimings (or shorter still) in tests, benchmarks and the lab.
 type Timings struct {
 	GossipInterval    time.Duration // re-GOSSIP to the seeds and 3 peers
 	PeerTimeout       time.Duration // drop a peer silent this long
@@ -32,14 +32,7 @@ type Config struct {
 	Seeds      []netip.AddrPort
 	Difficulty int
 	Timings    Timings
-	MaxPeers   int    // membership table bound (default 1000)
-	Limits     Limits // bounds of the other tables and queues; zero fields take DefaultLimits
-	// ReplyRate is how many replies per second we send to one address
-	// (STATS_REPLY, GET_BLOCK_REPLY, GOSSIP_REPLY, STATS and GOSSIP to a
-	// new peer), ReplyBurst how many at once: 0 takes
-	// DefaultReplyRate and DefaultReplyBurst, a negative rate is unlimited.
-	ReplyRate  float64
-	ReplyBurst int
+	Limits     Limits // bounds of every table and queue; zero fields take DefaultLimits
 	RandSeed   uint64 // 0: a random seed
 	Log        zerolog.Logger
 	Now        func() time.Time // default time.Now
@@ -70,9 +63,6 @@ func (c *Config) check() error {
 			return errors.New("config: every timing must be positive")
 		}
 	}
-	if c.MaxPeers <= 0 {
-		c.MaxPeers = 1000
-	}
 	c.Limits.withDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
@@ -84,4 +74,35 @@ func (c *Config) check() error {
 		return fmt.Errorf("config: the mined message %q has %d characters; a block message has at most %d", c.MineMessage, n, chain.MaxMessageRunes)
 	}
 	return nil
+}
+
+// CourseTimings returns the timings of the course network (spec sections
+// 3 to 5): re-GOSSIP every 30 s, drop a peer silent for 60 s, a consensus
+// every 2 minutes.
+func CourseTimings() Timings {
+	return Timings{
+		GossipInterval:    30 * time.Second,
+		PeerTimeout:       60 * time.Second,
+		ConsensusInterval: 2 * time.Minute,
+		JoinDelay:         time.Second, // let GOSSIP_REPLYs arrive before the first STATS
+		StatsWindow:       time.Second,
+		RequestTimeout:    time.Second,
+		SeenIDTTL:         5 * time.Minute,
+		Tick:              50 * time.Millisecond,
+	}
+}
+
+// TestTimings returns short timings for tests and benchmarks on one
+// machine: everything happens within seconds.
+func TestTimings() Timings {
+	return Timings{
+		GossipInterval:    time.Second,
+		PeerTimeout:       10 * time.Second,
+		ConsensusInterval: 5 * time.Second,
+		JoinDelay:         100 * time.Millisecond,
+		StatsWindow:       150 * time.Millisecond,
+		RequestTimeout:    200 * time.Millisecond,
+		SeenIDTTL:         time.Minute,
+		Tick:              10 * time.Millisecond,
+	}
 }

@@ -100,7 +100,7 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("chain of %d blocks, %d valid", ch.Height(), got)
 		}
 		lim := n.cfg.Limits
-		if n.members.Len() > n.cfg.MaxPeers || len(n.words) > lim.QueuedWords || n.offenders.Len() > lim.Offenders ||
+		if n.members.Len() > n.cfg.Limits.MaxPeers || len(n.words) > lim.QueuedWords || n.offenders.Len() > lim.Offenders ||
 			n.seen.Len() > lim.SeenIDs || n.replies.Len() > lim.ReplySources {
 			t.Fatalf("a table over its cap: %d peers, %d words, %d offenders, %d ids, %d limiter entries",
 				n.members.Len(), len(n.words), n.offenders.Len(), n.seen.Len(), n.replies.Len())

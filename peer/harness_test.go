@@ -19,18 +19,7 @@ import (
 const testDifficulty = 2
 
 // testTimings are short timings for tests.
-func testTimings() peer.Timings {
-	return peer.Timings{
-		GossipInterval:    time.Second,
-		PeerTimeout:       10 * time.Second,
-		ConsensusInterval: 5 * time.Second,
-		JoinDelay:         100 * time.Millisecond,
-		StatsWindow:       150 * time.Millisecond,
-		RequestTimeout:    200 * time.Millisecond,
-		SeenIDTTL:         time.Minute,
-		Tick:              10 * time.Millisecond,
-	}
-}
+func testTimings() peer.Timings { return peer.TestTimings() }
 
 // testNode is a node running over real UDP on 127.0.0.1.
 type testNode struct {

@@ -230,30 +230,6 @@ func TestStatsAnsweredMidSync(t *testing.T) {
 	}
 }
 
-// Over a lossy, reordering in-memory network (seeded), a fresh node still
-// syncs the whole chain.
-func TestSyncOverLossyNetwork(t *testing.T) {
-	net := peer.NewMemNet(42, 0.2, 0, 5*time.Millisecond)
-	blocks := chain.Extend(nil, 300, testDifficulty, "lossy", 1_700_000_000)
-	var seeds []netip.AddrPort
-	for _, name := range []string{"m1", "m2", "m3"} {
-		tr, err := net.Listen(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runNode(t, name, tr, blocks, nil)
-		seeds = append(seeds, tr.LocalAddr())
-	}
-	tr, err := net.Listen(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh := runNode(t, "fresh", tr, nil, seeds)
-	eventually(t, 30*time.Second, "the fresh node to sync over the lossy network", func() bool {
-		return fresh.status(t).Tip == blocks[299].Hash
-	})
-}
-
 // Run returns promptly when its context is cancelled.
 func TestStopsPromptly(t *testing.T) {
 	tr, err := peer.ListenUDP("127.0.0.1:0")

@@ -15,7 +15,7 @@ func addrN(i int) netip.AddrPort {
 
 func TestReplyLimiterBurstAndRate(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
-	l := NewReplyLimiter(100, 10, 4)
+	l := newRateLimiter(100, 10, 4)
 	a, b := addrN(1), addrN(2)
 	allowed := func(to netip.AddrPort, now time.Time, n int) int {
 		k := 0
@@ -44,7 +44,7 @@ func TestReplyLimiterBurstAndRate(t *testing.T) {
 // source ports buys an attacker one burst in all, not one per port.
 func TestReplyLimiterBoundedTable(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
-	l := NewReplyLimiter(1, 3, 100)
+	l := newRateLimiter(1, 3, 100)
 	for i := range 100 {
 		for range 3 {
 			l.Allow(addrN(i), t0) // empty every bucket
@@ -69,7 +69,7 @@ func TestReplyLimiterBoundedTable(t *testing.T) {
 }
 
 func TestReplyLimiterUnlimited(t *testing.T) {
-	l := NewReplyLimiter(-1, 0, 1)
+	l := newRateLimiter(-1, 0, 1)
 	for i := range 10_000 {
 		if !l.Allow(addrN(i%3), time.Unix(0, 0)) {
 			t.Fatal("a negative rate must not limit")
@@ -80,7 +80,7 @@ func TestReplyLimiterUnlimited(t *testing.T) {
 func TestOffendersBanDecayAndWarnings(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	lim := Limits{Offenders: 3, BanScore: 10, OffenceHalfLife: time.Minute, BanDuration: 5 * time.Minute, WarnInterval: 5 * time.Minute}
-	o := NewOffenders(lim)
+	o := newOffenderTable(lim)
 	a := addrN(1)
 	for i := range 99 {
 		if off := o.Add(a, 0.1, t0); off.Banned {
@@ -127,7 +127,7 @@ func TestOffendersBanDecayAndWarnings(t *testing.T) {
 }
 
 func TestMembersRandom(t *testing.T) {
-	ms := NewMembers(1000)
+	ms := newMemberTable(1000)
 	now := time.Unix(1_700_000_000, 0)
 	for i := range 10 {
 		ms.Touch(addrN(i), "", true, now)
@@ -177,7 +177,7 @@ func TestMembersRandom(t *testing.T) {
 // then, for a proven newcomer, the member silent the longest; an unproven
 // newcomer never pushes out a proven member.
 func TestMembersEvict(t *testing.T) {
-	ms := NewMembers(3)
+	ms := newMemberTable(3)
 	t0 := time.Unix(1_700_000_000, 0)
 	ms.Touch(addrN(1), "", true, t0)
 	ms.Touch(addrN(2), "", false, t0.Add(time.Second))

@@ -33,24 +33,24 @@ type Member struct {
 	ReportedAt time.Time
 }
 
-// Members is the membership table: who we know and when we last heard
+// memberTable is the membership table: who we know and when we last heard
 // from them. It reads no clock: callers pass the time.
-type Members struct {
+type memberTable struct {
 	max    int
 	peers  map[netip.AddrPort]*Member
 	proven []netip.AddrPort // the proven members' addresses, sorted: Random picks from it
 }
 
-// NewMembers returns an empty table holding at most max peers.
-func NewMembers(max int) *Members {
-	return &Members{max: max, peers: make(map[netip.AddrPort]*Member)}
+// newMemberTable returns an empty table holding at most max peers.
+func newMemberTable(max int) *memberTable {
+	return &memberTable{max: max, peers: make(map[netip.AddrPort]*Member)}
 }
 
 // Touch records addr at now, with its name when one is given: heard from
 // at that very address when proven is set, named in a message otherwise.
 // It returns the member and whether it is new; nil when the table is full
 // of members that may not make room (see evict).
-func (ms *Members) Touch(addr netip.AddrPort, name string, proven bool, now time.Time) (*Member, bool) {
+func (ms *memberTable) Touch(addr netip.AddrPort, name string, proven bool, now time.Time) (*Member, bool) {
 	m := ms.peers[addr]
 	isNew := m == nil
 	if isNew {
@@ -76,7 +76,7 @@ func (ms *Members) Touch(addr netip.AddrPort, name string, proven bool, now time
 }
 
 // Prove records that a datagram came from m's own address at now.
-func (ms *Members) Prove(m *Member, now time.Time) {
+func (ms *memberTable) Prove(m *Member, now time.Time) {
 	if now.After(m.LastSeen) {
 		m.LastSeen = now
 	}
@@ -92,7 +92,7 @@ func (ms *Members) Prove(m *Member, now time.Time) {
 // of least recently or, for a proven newcomer when every member is proven,
 // the member silent the longest. It reports whether it made room: an
 // unproven newcomer never evicts a proven member.
-func (ms *Members) evict(forProven bool) bool {
+func (ms *memberTable) evict(forProven bool) bool {
 	// better reports whether m makes a better victim than v: unproven
 	// first, then silent the longest, then by address (the same members
 	// give the same victim).
@@ -119,10 +119,10 @@ func (ms *Members) evict(forProven bool) bool {
 }
 
 // Get returns the member at addr, or nil.
-func (ms *Members) Get(addr netip.AddrPort) *Member { return ms.peers[addr] }
+func (ms *memberTable) Get(addr netip.AddrPort) *Member { return ms.peers[addr] }
 
 // Remove removes addr and returns its member, nil when unknown.
-func (ms *Members) Remove(addr netip.AddrPort) *Member {
+func (ms *memberTable) Remove(addr netip.AddrPort) *Member {
 	m := ms.peers[addr]
 	if m != nil {
 		ms.forget(addr)
@@ -130,7 +130,7 @@ func (ms *Members) Remove(addr netip.AddrPort) *Member {
 	return m
 }
 
-func (ms *Members) forget(addr netip.AddrPort) {
+func (ms *memberTable) forget(addr netip.AddrPort) {
 	delete(ms.peers, addr)
 	if i, ok := slices.BinarySearchFunc(ms.proven, addr, netip.AddrPort.Compare); ok {
 		ms.proven = slices.Delete(ms.proven, i, i+1)
@@ -138,10 +138,10 @@ func (ms *Members) forget(addr netip.AddrPort) {
 }
 
 // Len returns the number of members.
-func (ms *Members) Len() int { return len(ms.peers) }
+func (ms *memberTable) Len() int { return len(ms.peers) }
 
 // Expire removes and returns the members not heard from since now-timeout.
-func (ms *Members) Expire(now time.Time, timeout time.Duration) []*Member {
+func (ms *memberTable) Expire(now time.Time, timeout time.Duration) []*Member {
 	var gone []*Member
 	for addr, m := range ms.peers {
 		if now.Sub(m.LastSeen) >= timeout {
@@ -154,7 +154,7 @@ func (ms *Members) Expire(now time.Time, timeout time.Duration) []*Member {
 }
 
 // All returns the members sorted by address.
-func (ms *Members) All() []*Member {
+func (ms *memberTable) All() []*Member {
 	all := make([]*Member, 0, len(ms.peers))
 	for _, m := range ms.peers {
 		all = append(all, m)
@@ -164,13 +164,13 @@ func (ms *Members) All() []*Member {
 }
 
 // ProvenLen returns the number of proven members.
-func (ms *Members) ProvenLen() int { return len(ms.proven) }
+func (ms *memberTable) ProvenLen() int { return len(ms.proven) }
 
 // Random returns up to n distinct proven member addresses chosen with rng,
 // none of them in exclude. It costs O(n) however many members there are
 // (it runs for every gossip forwarded); the same seed and members give the
 // same picks.
-func (ms *Members) Random(rng *rand.Rand, n int, exclude ...netip.AddrPort) []netip.AddrPort {
+func (ms *memberTable) Random(rng *rand.Rand, n int, exclude ...netip.AddrPort) []netip.AddrPort {
 	eligible := len(ms.proven)
 	for i, e := range exclude {
 		if m := ms.peers[e]; m != nil && m.Proven && !slices.Contains(exclude[:i], e) {
@@ -192,23 +192,23 @@ func sortMembers(ms []*Member) {
 	slices.SortFunc(ms, func(a, b *Member) int { return a.Addr.Compare(b.Addr) })
 }
 
-// SeenIDs is the bounded set of gossip ids already forwarded. An id is
+// seenIDs is the bounded set of gossip ids already forwarded. An id is
 // forgotten after ttl, or earlier when more than max ids arrive in that
 // time (oldest first).
-type SeenIDs struct {
+type seenIDs struct {
 	ttl   time.Duration
 	max   int
 	ids   map[string]time.Time
 	order []string // insertion order, for expiry
 }
 
-// NewSeenIDs returns an empty set.
-func NewSeenIDs(ttl time.Duration, max int) *SeenIDs {
-	return &SeenIDs{ttl: ttl, max: max, ids: make(map[string]time.Time)}
+// newSeenIDs returns an empty set.
+func newSeenIDs(ttl time.Duration, max int) *seenIDs {
+	return &seenIDs{ttl: ttl, max: max, ids: make(map[string]time.Time)}
 }
 
 // Add records id at now and reports whether it was new.
-func (s *SeenIDs) Add(id string, now time.Time) bool {
+func (s *seenIDs) Add(id string, now time.Time) bool {
 	s.expire(now)
 	if _, ok := s.ids[id]; ok {
 		return false
@@ -223,15 +223,15 @@ func (s *SeenIDs) Add(id string, now time.Time) bool {
 }
 
 // Has reports whether id is remembered.
-func (s *SeenIDs) Has(id string) bool {
+func (s *seenIDs) Has(id string) bool {
 	_, ok := s.ids[id]
 	return ok
 }
 
 // Len returns the number of ids remembered.
-func (s *SeenIDs) Len() int { return len(s.ids) }
+func (s *seenIDs) Len() int { return len(s.ids) }
 
-func (s *SeenIDs) expire(now time.Time) {
+func (s *seenIDs) expire(now time.Time) {
 	n := 0
 	for n < len(s.order) && now.Sub(s.ids[s.order[n]]) >= s.ttl {
 		delete(s.ids, s.order[n])

@@ -28,9 +28,9 @@ type Node struct {
 	rng   *rand.Rand
 	ids   *rand.Rand // a seeded node's gossip ids; nil: crypto-random
 
-	members *Members
-	seen    *SeenIDs
-	ourIDs  *SeenIDs // gossip ids we sent: ignored when they come back
+	members *memberTable
+	seen    *seenIDs
+	ourIDs  *seenIDs // gossip ids we sent: ignored when they come back
 	calls   chan func()
 	done    chan struct{}
 
@@ -42,6 +42,7 @@ type Node struct {
 	nextExpire    time.Time
 
 	lastRoundStart time.Time
+	lastHint       time.Time        // when a hint last started a round (see hint)
 	round          *consensus.Round // the last round started (it may be decided while a sync runs)
 	sync           *syncRun
 	excluded       *consensus.Exclusions
@@ -60,9 +61,9 @@ type Node struct {
 	rateHashes uint64
 	hashRate   float64
 
-	offenders *Offenders    // misbehaving peers: scores, bans, warnings
-	replies   *ReplyLimiter // replies per destination
-	forwards  *ReplyLimiter // GOSSIPs forwarded per sender
+	offenders *offenderTable // misbehaving peers: scores, bans, warnings
+	replies   *rateLimiter   // replies per destination
+	forwards  *rateLimiter   // GOSSIPs forwarded per sender
 
 	oversize *loggedOversize // blocks whose send over protocol.MaxDatagram was logged (see pass)
 
@@ -117,18 +118,18 @@ func New(cfg Config, tr Transport, ch *chain.Chain) (*Node, error) {
 		chain:    ch,
 		log:      cfg.Log.With().Str("node", cfg.Name).Logger(),
 		rng:      rand.New(rand.NewPCG(seed, seed>>1|1)),
-		members:  NewMembers(cfg.MaxPeers),
-		seen:     NewSeenIDs(cfg.Timings.SeenIDTTL, cfg.Limits.SeenIDs),
-		ourIDs:   NewSeenIDs(cfg.Timings.SeenIDTTL, cfg.Limits.OurIDs),
+		members:  newMemberTable(cfg.Limits.MaxPeers),
+		seen:     newSeenIDs(cfg.Timings.SeenIDTTL, cfg.Limits.SeenIDs),
+		ourIDs:   newSeenIDs(cfg.Timings.SeenIDTTL, cfg.Limits.OurIDs),
 		calls:    make(chan func()),
 		done:     make(chan struct{}),
 		excluded: consensus.NewExclusions(cfg.Limits.Exclusions),
 		ids:      seededIDs(cfg),
 
 		oversize:  newLoggedOversize(256),
-		offenders: NewOffenders(cfg.Limits),
-		replies:   NewReplyLimiter(cfg.ReplyRate, cfg.ReplyBurst, cfg.Limits.ReplySources),
-		forwards:  NewReplyLimiter(cfg.Limits.ForwardRate, cfg.Limits.ForwardBurst, cfg.Limits.ReplySources),
+		offenders: newOffenderTable(cfg.Limits),
+		replies:   newRateLimiter(cfg.Limits.ReplyRate, cfg.Limits.ReplyBurst, cfg.Limits.ReplySources),
+		forwards:  newRateLimiter(cfg.Limits.ForwardRate, cfg.Limits.ForwardBurst, cfg.Limits.ReplySources),
 	}
 	return n, nil
 }
@@ -370,7 +371,7 @@ func (n *Node) greet(m *Member, now time.Time) {
 	if n.reply(m.Addr, protocol.Stats{}, now) && n.round != nil {
 		n.round.Ask(m.Addr, now) // its answer counts in a round still collecting
 	}
-	if !m.Proven && len(n.regreets) < n.cfg.MaxPeers {
+	if !m.Proven && len(n.regreets) < n.cfg.Limits.MaxPeers {
 		m.GreetAgain = now.Add(greetAgainAfter)
 		n.regreets = append(n.regreets, regreet{addr: m.Addr, at: m.GreetAgain})
 	}

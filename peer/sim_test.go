@@ -25,20 +25,9 @@ var (
 // simNodes is how many nodes every scenario runs.
 const simNodes = 30
 
-// courseTimings are the values of courseTimings in ../config.go (the
-// course network's), which the simulator can afford: its time is virtual.
-func courseTimings() peer.Timings {
-	return peer.Timings{
-		GossipInterval:    30 * time.Second,
-		PeerTimeout:       60 * time.Second,
-		ConsensusInterval: 2 * time.Minute,
-		JoinDelay:         time.Second,
-		StatsWindow:       time.Second,
-		RequestTimeout:    time.Second,
-		SeenIDTTL:         5 * time.Minute,
-		Tick:              50 * time.Millisecond,
-	}
-}
+// courseTimings are the course network's, which the simulator can
+// afford: its time is virtual.
+func courseTimings() peer.Timings { return peer.CourseTimings() }
 
 // network is how a scenario's network misbehaves.
 type network struct {

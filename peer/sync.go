@@ -49,17 +49,17 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 // hintInterval is the least time between two rounds started by hints (a
 // member's taller STATS_REPLY, an ANNOUNCE above our tip): a liar can send
 // a hint in every datagram.
-func (n *Node) hintInterval() time.Duration {
-	return max(2*n.cfg.Timings.StatsWindow, n.cfg.Timings.ConsensusInterval/30)
-}
+func (n *Node) hintInterval() time.Duration { return 4 * n.cfg.Timings.StatsWindow }
 
-// hint starts a round now, unless one ran within hintInterval.
+// hint starts a round now, unless a hint started one within hintInterval
+// or any round started within the STATS window.
 func (n *Node) hint(now time.Time, why string) {
-	if now.Sub(n.lastRoundStart) < n.hintInterval() {
+	if now.Sub(n.lastHint) < n.hintInterval() || now.Sub(n.lastRoundStart) < n.cfg.Timings.StatsWindow {
 		n.log.Debug().Str("why", why).Msg("consensus hint: a round ran just now")
 		return
 	}
 	if n.startConsensus(now, why) {
+		n.lastHint = now
 		n.log.Info().Str("why", why).Int("our_height", n.chain.Height()).Msg("consensus: round started early")
 	}
 }
