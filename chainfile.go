@@ -18,12 +18,6 @@ import (
 	"blockpeer/store"
 )
 
-// exitStatus is an error whose command has already told the user what
-// happened: main exits with the status and prints nothing more.
-type exitStatus int
-
-func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
 // loadProgressEvery is how often a long load of the stored chain logs its
 // progress.
 const loadProgressEvery = time.Second
@@ -63,7 +57,7 @@ func openNodeChain(path string, difficulty int, log zerolog.Logger) (*chain.Chai
 		log.Info().Msg("no stored chain yet")
 		return ch, nil
 	case o.OK():
-		log.Info().Int("height", ch.Height()).Str("tip", shortHash(ch.TipHash())).Dur("took", took.Round(time.Millisecond)).
+		log.Info().Int("height", ch.Height()).Str("tip", chain.ShortHash(ch.TipHash())).Dur("took", took.Round(time.Millisecond)).
 			Float64("blocks_per_s", float64(int64(float64(o.Valid)/max(took.Seconds(), 1e-6)))).Msg("stored chain loaded and verified")
 		return ch, nil
 	}
@@ -101,13 +95,11 @@ func importChainFile(ch *chain.Chain, path string, log zerolog.Logger) error {
 	case err != nil:
 		return fmt.Errorf("-chain %s fails verification at difficulty %d: %w", path, ch.Difficulty(), err)
 	default:
-		log.Info().Str("file", path).Int("height", ch.Height()).Str("tip", shortHash(ch.TipHash())).Int("fork_point", from).
+		log.Info().Str("file", path).Int("height", ch.Height()).Str("tip", chain.ShortHash(ch.TipHash())).Int("fork_point", from).
 			Msg("chain file verified and adopted")
 	}
 	return nil
 }
-
-func shortHash(h string) string { return h[:min(len(h), 12)] }
 
 // runExport runs `blockpeer export`: it writes a stored chain, or a
 // running peer's chain fetched over the wire, to out as a chain file.
@@ -286,7 +278,7 @@ func describeChains(chains []store.Chain) string {
 		if !c.LastUsed.IsZero() {
 			used = c.LastUsed.Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(&b, "\n      -genesis %s   %d blocks, tip %s, last used %s", shortHash(c.Genesis), c.Blocks, shortHash(c.Tip), used)
+		fmt.Fprintf(&b, "\n      -genesis %s   %d blocks, tip %s, last used %s", chain.ShortHash(c.Genesis), c.Blocks, chain.ShortHash(c.Tip), used)
 		if c.Current {
 			b.WriteString("   (the chain the node serves)")
 		}

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"blockpeer/chain"
 	"blockpeer/peer"
 	"blockpeer/store"
 )
@@ -61,13 +61,20 @@ func main() {
 	}
 }
 
+// exitStatus is an error whose command has already told the user what
+// happened: main exits with the status and prints nothing more. Every
+// command ends through main's one exit path.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // runWithContext runs the commands that stop when ctx is cancelled.
 func runWithContext(ctx context.Context, cmd string) error {
 	switch cmd {
 	case "lab":
 		return runLab(ctx, os.Args[2:], os.Stdout)
 	case "ask", "shell", "check":
-		os.Exit(runTool(ctx, cmd, os.Args[2:])) // client tools: see tools.go
+		return runTool(ctx, cmd, os.Args[2:]) // client tools: see tools.go
 	case "bench":
 		return runBench(ctx, os.Args[2:], os.Stdout)
 	}
@@ -166,7 +173,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		seeds = resolveWellKnownPeers(ctx, wellKnownPeers, log)
 	}
-	advertise, bind, err := chooseAddrs(f.host, f.port, seeds)
+	advertise, bind, err := peer.ChooseAddrs(f.host, f.port, seeds)
 	if err != nil {
 		return err
 	}
@@ -195,7 +202,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		}
 		migrated, err := store.Migrate(f.data, port, f.difficulty, store.LegacyName(used, port, f.difficulty))
 		for _, m := range migrated {
-			log.Info().Str("from", m.From).Str("genesis", shortHash(m.Genesis)).Int("blocks", m.Blocks).Str("into", storePath).
+			log.Info().Str("from", m.From).Str("genesis", chain.ShortHash(m.Genesis)).Int("blocks", m.Blocks).Str("into", storePath).
 				Msg("chain database of the old naming folded in (kept as .migrated)")
 		}
 		if err != nil {
@@ -231,49 +238,6 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		defer stopHTTP()
 	}
 	return node.Run(ctx)
-}
-
-// chooseAddrs returns the address to advertise and the one to bind. The
-// default host is the local address of the route to the first seed (a UDP
-// "connect" sends nothing), else the first non-loopback interface address.
-func chooseAddrs(host string, port int, seeds []netip.AddrPort) (advertise netip.AddrPort, bind string, err error) {
-	var ip netip.Addr
-	if host != "" {
-		if host == "localhost" {
-			host = "127.0.0.1"
-		}
-		if ip, err = netip.ParseAddr(host); err != nil {
-			return advertise, "", fmt.Errorf("-host %q is not an IP address", host)
-		}
-	} else {
-		ip = outboundAddr(seeds)
-	}
-	advertise = netip.AddrPortFrom(ip.Unmap(), uint16(port))
-	bind = fmt.Sprintf(":%d", port)
-	if ip.IsLoopback() {
-		bind = netip.AddrPortFrom(ip, uint16(port)).String()
-	}
-	return advertise, bind, nil
-}
-
-func outboundAddr(seeds []netip.AddrPort) netip.Addr {
-	for _, s := range seeds {
-		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s))
-		if err != nil {
-			continue
-		}
-		a := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
-		c.Close()
-		return a
-	}
-	if ifaddrs, err := net.InterfaceAddrs(); err == nil {
-		for _, ia := range ifaddrs {
-			if p, err := netip.ParsePrefix(ia.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
-				return p.Addr()
-			}
-		}
-	}
-	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
 }
 
 func defaultDataDir() string {

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"blockpeer/peer"
 )
 
 // syncBuffer is an output that several goroutines may write and the test
@@ -260,7 +262,7 @@ func TestChooseAddrs(t *testing.T) {
 		{"130.179.28.37", 9001, "130.179.28.37:9001", ":9001"},
 		{"::ffff:10.0.0.1", 8993, "10.0.0.1:8993", ":8993"},
 	} {
-		adv, bind, err := chooseAddrs(tc.host, tc.port, nil)
+		adv, bind, err := peer.ChooseAddrs(tc.host, tc.port, nil)
 		if err != nil {
 			t.Errorf("-host %s: %v", tc.host, err)
 			continue
@@ -270,12 +272,12 @@ func TestChooseAddrs(t *testing.T) {
 		}
 	}
 	for _, host := range []string{"eagle.cs.umanitoba.ca", "1.2.3", "300.1.1.1", "127.0.0.1:8999"} {
-		if _, _, err := chooseAddrs(host, 8993, nil); err == nil || !strings.Contains(err.Error(), "-host") {
+		if _, _, err := peer.ChooseAddrs(host, 8993, nil); err == nil || !strings.Contains(err.Error(), "-host") {
 			t.Errorf("-host %q: error %v, want one mentioning -host", host, err)
 		}
 	}
 	// No -host: the address of the route to the first seed, loopback here.
-	adv, bind, err := chooseAddrs("", 8993, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8999")})
+	adv, bind, err := peer.ChooseAddrs("", 8993, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8999")})
 	if err != nil || adv.String() != "127.0.0.1:8993" || bind != "127.0.0.1:8993" {
 		t.Errorf("no -host, seed on 127.0.0.1: %s, %q, %v; want 127.0.0.1:8993 bound on loopback", adv, bind, err)
 	}

@@ -170,8 +170,8 @@ func runCheck(ctx context.Context, args []string, out io.Writer) error {
 const exitInterrupted = 130
 
 // runTool runs one of the client tools until it ends or ctx is cancelled
-// (Ctrl-C); it returns the exit status.
-func runTool(ctx context.Context, name string, args []string) int {
+// (Ctrl-C). Its error is an exitStatus once the user has been told why.
+func runTool(ctx context.Context, name string, args []string) error {
 	var err error
 	switch name {
 	case "ask":
@@ -183,16 +183,16 @@ func runTool(ctx context.Context, name string, args []string) int {
 	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
+		return nil
 	case errors.Is(err, client.ErrInterrupted):
 		fmt.Fprintf(os.Stderr, "\nblockpeer %s: interrupted\n", name)
-		return exitInterrupted
+		return exitStatus(exitInterrupted)
 	case errors.Is(err, client.ErrFailed): // the report says why
-		return 1
+		return exitStatus(1)
 	case errors.Is(err, client.ErrUsage):
 		fmt.Fprintf(os.Stderr, "blockpeer %s: %v\n", name, err)
-		return 2
+		return exitStatus(2)
 	}
 	fmt.Fprintf(os.Stderr, "blockpeer %s: %v\n", name, err)
-	return 1
+	return exitStatus(1)
 }

@@ -169,3 +169,7 @@ func (c *Chain) Close() error {
 	}
 	return c.store.Close()
 }
+
+// ShortHash returns the first 12 hex digits of a hash, enough to tell
+// chains apart in a log line (the tail is the difficulty's zeros).
+func ShortHash(hash string) string { return hash[:min(len(hash), 12)] }

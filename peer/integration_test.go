@@ -37,8 +37,10 @@ func TestSyncFromThreeNodes(t *testing.T) {
 	}
 }
 
-// A liar reports a taller chain whose blocks do not verify: its chain is
-// marked bad and the node ends on the valid chain.
+// A liar reports a taller chain whose blocks do not verify (its top is
+// valid, so its claim is proven and its chain tried): the liar is refused
+// for that chain (its chain shows bad, or the liar is banned and no longer
+// asked) and the node ends on the valid chain.
 func TestLiarWithTallerInvalidChainIsMarkedBad(t *testing.T) {
 	honest := chain.Extend(nil, 200, testDifficulty, "honest", 1_700_000_000)
 	lie := tamper(chain.Extend(honest, 50, testDifficulty, "liar", 1_700_000_000), 120)
@@ -56,10 +58,11 @@ func TestLiarWithTallerInvalidChainIsMarkedBad(t *testing.T) {
 	if liar.servedCount() == 0 {
 		t.Fatal("the liar's taller chain was never tried")
 	}
-	var marked bool
+	o, ok := offender(t, fresh, liar.addr)
+	marked := ok && !o.BannedUntil.IsZero()
 	for _, g := range st.Consensus {
 		if g.Height == 250 && g.Hash == lie[249].Hash {
-			marked = g.Bad
+			marked = marked || g.Bad
 		}
 	}
 	if !marked {

@@ -18,7 +18,7 @@ const keepInterval = time.Second
 // verified, and its next sync fetches only the rest.
 func (n *Node) keepVerified(s *syncRun) {
 	from, blocks := s.Settled() // never a block two backers dispute
-	k := s.keptHeld(n.chain)
+	k := s.keptStill(n.chain)
 	if k == len(blocks) || from+len(blocks) <= n.chain.Height() {
 		return
 	}
@@ -31,11 +31,11 @@ func (n *Node) keepVerified(s *syncRun) {
 	n.restartMining()
 }
 
-// keptHeld returns how many of the sync's leading verified blocks our chain
+// keptStill returns how many of the sync's leading verified blocks our chain
 // holds: s.kept, unless our chain moved off them since, or the sync rolled
 // back blocks of a backer found lying (the blocks we kept are valid all the
 // same: they stay until a taller chain replaces them).
-func (s *syncRun) keptHeld(c *chain.Chain) int {
+func (s *syncRun) keptStill(c *chain.Chain) int {
 	from, blocks := s.Result()
 	s.kept = min(s.kept, len(blocks))
 	if s.kept > 0 && c.HashAt(from+s.kept-1) != blocks[s.kept-1].Hash {

@@ -109,7 +109,7 @@ func (n *Node) addMined(b *chain.Block, words int) {
 	n.words = n.words[words:]
 	n.stats.Mined++
 	n.lastMined = n.cfg.Now()
-	n.log.Info().Int("height", b.Height).Str("hash", short(b.Hash)).Strs("messages", b.Messages).
+	n.log.Info().Int("height", b.Height).Str("hash", chain.ShortHash(b.Hash)).Strs("messages", b.Messages).
 		Int("peers", n.members.Len()).Msg("mined a block: announcing")
 	for _, m := range n.members.All() {
 		n.send(m.Addr, protocol.Announce{Block: b})

@@ -226,32 +226,6 @@ func (n *Node) tick(now time.Time) {
 	}
 }
 
-// send encodes m and sends it to addr. What we create must fit in
-// protocol.MaxDatagram bytes (Config.check and the miner see to it that it
-// does); a GET_BLOCK_REPLY carries a block of our chain, valid content that
-// we pass on whole whoever made it (see pass).
-func (n *Node) send(to netip.AddrPort, m protocol.Message) {
-	if r, ok := m.(protocol.GetBlockReply); ok && r.Block != nil {
-		n.pass(to, m, r.Block.Hash)
-		return
-	}
-	data, err := protocol.Encode(m)
-	if err != nil {
-		n.log.Warn().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("not sent: a datagram we create must fit")
-		return
-	}
-	n.transmit(to, m, data)
-}
-
-// transmit sends data, the encoding of m, to addr.
-func (n *Node) transmit(to netip.AddrPort, m protocol.Message, data []byte) {
-	if err := n.tr.Send(to, data); err != nil {
-		n.log.Debug().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("send failed")
-		return
-	}
-	n.stats.Sent++
-}
-
 // handle acts on one datagram. Nothing here holds a datagram against
 // its source address: a UDP source can be forged, and a malformed, unknown
 // or unsolicited datagram costs its sender nothing. Only wrong answers to
@@ -281,14 +255,14 @@ func (n *Node) handle(p Packet, now time.Time) {
 			n.learn(addr, m.Name, addr == p.From, len(p.Data), now)
 		}
 	case protocol.Stats:
-		if n.reply(p.From, protocol.StatsReply{Height: n.chain.Height(), Hash: n.chain.TipHash()}, now) {
+		if n.sendBounded(p.From, protocol.StatsReply{Height: n.chain.Height(), Hash: n.chain.TipHash()}, now) {
 			n.stats.StatsServed++
 		}
 	case protocol.StatsReply:
 		n.onStatsReply(p.From, m, now)
 	case protocol.GetBlock:
 		b, _ := n.chain.Block(m.Height)
-		if n.reply(p.From, protocol.GetBlockReply{Block: b}, now) {
+		if n.sendBounded(p.From, protocol.GetBlockReply{Block: b}, now) {
 			n.stats.GetBlocksServed++
 		}
 	case protocol.GetBlockReply:
@@ -367,8 +341,8 @@ func (n *Node) greet(m *Member, now time.Time) {
 	}
 	// This round's id, which the network has mostly seen: a fresh id
 	// would flood the network once per peer that learns of a newcomer.
-	n.reply(m.Addr, n.gossip, now)
-	if n.reply(m.Addr, protocol.Stats{}, now) && n.round != nil {
+	n.sendBounded(m.Addr, n.gossip, now)
+	if n.sendBounded(m.Addr, protocol.Stats{}, now) && n.round != nil {
 		n.round.Ask(m.Addr, now) // its answer counts in a round still collecting
 	}
 	if !m.Proven && len(n.regreets) < n.cfg.Limits.MaxPeers {
@@ -385,7 +359,7 @@ func (n *Node) greetAgain(now time.Time) {
 		n.regreets = n.regreets[1:]
 		if m := n.members.Get(r.addr); m != nil && !m.Proven && m.GreetAgain.Equal(r.at) {
 			m.GreetAgain = time.Time{}
-			n.reply(m.Addr, n.gossip, now)
+			n.sendBounded(m.Addr, n.gossip, now)
 		}
 	}
 }
@@ -410,7 +384,7 @@ func (n *Node) onGossip(from netip.AddrPort, g protocol.Gossip, size int, now ti
 		return
 	}
 	if fresh || m.Proven {
-		n.reply(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name}, now)
+		n.sendBounded(origin, protocol.GossipReply{Host: n.cfg.Advertise.Addr().String(), Port: int(n.cfg.Advertise.Port()), Name: n.cfg.Name}, now)
 	}
 	if isNew {
 		n.greet(m, now)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"blockpeer/consensus"
-	"blockpeer/protocol"
 )
 
 // offend records that addr misbehaved (what, err) and logs it: a warning
@@ -31,7 +30,7 @@ func (n *Node) offend(addr netip.AddrPort, points float64, what string, err erro
 	if ok {
 		ev = n.log.Warn()
 	}
-	ev = ev.Str("peer", addr.String()).Err(err).Float64("score", round1(o.Score))
+	ev = ev.Str("peer", addr.String()).Err(err).Float64("score", oneDecimal(o.Score))
 	if o.Banned {
 		ev = ev.Dur("banned_for", n.cfg.Limits.BanDuration)
 	}
@@ -39,45 +38,6 @@ func (n *Node) offend(addr netip.AddrPort, points float64, what string, err erro
 		ev = ev.Int("offences_not_logged", heldBack)
 	}
 	ev.Msg(what)
-}
-
-// reply sends m to addr, a peer's request or our greeting, unless addr
-// is over its reply rate or is a member only named in a message that has
-// spent its credit (see Member.Proven); it reports whether m was sent.
-// Neither is anyone's offence: the request may carry a forged source, and
-// the naming message may come from anyone.
-func (n *Node) reply(to netip.AddrPort, m protocol.Message, now time.Time) bool {
-	if r, ok := m.(protocol.GetBlockReply); ok && r.Block != nil {
-		// The answer to a GET_BLOCK from to itself: only the rate
-		// applies, and the block goes whole (see pass).
-		if !n.replies.Allow(to, now) {
-			n.stats.RateLimited++
-			n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("reply dropped: over the reply rate")
-			return false
-		}
-		n.pass(to, m, r.Block.Hash)
-		return true
-	}
-	data, err := protocol.Encode(m)
-	if err != nil {
-		n.log.Warn().Err(err).Str("to", to.String()).Str("type", m.Type()).Msg("not sent: a datagram we create must fit")
-		return false
-	}
-	if mem := n.members.Get(to); mem != nil && !mem.Proven {
-		if mem.Credit < len(data) {
-			n.stats.Unproven++
-			n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("not sent: address not proven, credit spent")
-			return false
-		}
-		mem.Credit -= len(data)
-	}
-	if !n.replies.Allow(to, now) {
-		n.stats.RateLimited++
-		n.log.Debug().Str("to", to.String()).Str("type", m.Type()).Msg("reply dropped: over the reply rate")
-		return false
-	}
-	n.transmit(to, m, data)
-	return true
 }
 
 // noteSync turns what a sync learned about a backer into an offence and,

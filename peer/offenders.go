@@ -109,7 +109,7 @@ func (o *offenderTable) Len() int { return len(o.peers) }
 func (o *offenderTable) List(now time.Time, limit int) []OffenderStatus {
 	out := make([]OffenderStatus, 0, len(o.peers))
 	for addr, e := range o.peers {
-		st := OffenderStatus{Addr: addr.String(), Score: round1(o.Score(addr, now))}
+		st := OffenderStatus{Addr: addr.String(), Score: oneDecimal(o.Score(addr, now))}
 		if now.Before(e.bannedTill) {
 			st.BannedUntil = e.bannedTill
 		}
@@ -133,4 +133,3 @@ func (o *offenderTable) evict() {
 	}
 	delete(o.peers, victim)
 }
-

@@ -52,9 +52,9 @@ func (n *Node) startConsensus(now time.Time, why string) bool {
 func (n *Node) hintInterval() time.Duration { return 4 * n.cfg.Timings.StatsWindow }
 
 // hint starts a round now, unless a hint started one within hintInterval
-// or any round started within the STATS window.
+// (or a round is still collecting: see startConsensus).
 func (n *Node) hint(now time.Time, why string) {
-	if now.Sub(n.lastHint) < n.hintInterval() || now.Sub(n.lastRoundStart) < n.cfg.Timings.StatsWindow {
+	if now.Sub(n.lastHint) < n.hintInterval() {
 		n.log.Debug().Str("why", why).Msg("consensus hint: a round ran just now")
 		return
 	}
@@ -103,7 +103,7 @@ func (n *Node) pumpRound(now time.Time) {
 	ev := n.log.Info().Int("replies", r.Replies()).Int("asked", r.AskedCount()).Int("chains", len(groups))
 	if len(groups) > 0 {
 		g := groups[0]
-		ev = ev.Int("tallest", g.Height).Str("hash", short(g.Hash)).Int("backers", len(g.Backers)).Bool("proven", r.Proven(g.Key))
+		ev = ev.Int("tallest", g.Height).Str("hash", chain.ShortHash(g.Hash)).Int("backers", len(g.Backers)).Bool("proven", r.Proven(g.Key))
 	}
 	ev.Int("our_height", n.chain.Height()).Msg("consensus: replies in")
 	if zeros := r.OtherDifficulty(); zeros > 0 && zeros != n.warnedZeros {
@@ -124,7 +124,7 @@ func (n *Node) follow(g consensus.Group, ok bool, now time.Time) {
 			if n.chain.Height() == 0 {
 				n.log.Info().Msg("consensus: no peer reports a chain yet")
 			} else {
-				n.log.Info().Int("height", n.chain.Height()).Str("tip", short(n.chain.TipHash())).
+				n.log.Info().Int("height", n.chain.Height()).Str("tip", chain.ShortHash(n.chain.TipHash())).
 					Msg("consensus: we hold the tallest valid chain")
 			}
 		}
@@ -144,7 +144,7 @@ func (n *Node) follow(g consensus.Group, ok bool, now time.Time) {
 		n.sync = nil
 		n.keepVerified(s)
 	}
-	n.log.Info().Int("height", g.Height).Str("hash", short(g.Hash)).Stringer("backers", addrList(g.Backers)).
+	n.log.Info().Int("height", g.Height).Str("hash", chain.ShortHash(g.Hash)).Stringer("backers", addrList(g.Backers)).
 		Bool("proven", n.round != nil && n.round.Proven(g.Key)).Msg("consensus: chose chain")
 	cfg := consensus.DefaultSyncConfig(n.cfg.Difficulty)
 	cfg.RequestTimeout = n.cfg.Timings.RequestTimeout
@@ -240,7 +240,7 @@ func (n *Node) logProgress(s *syncRun, now time.Time) {
 	done, total := s.Progress()
 	rate := float64(done) / now.Sub(s.started).Seconds()
 	ev := n.log.Info().Str("phase", s.Phase().String()).Int("verified", done).Int("total", total).
-		Int("in_flight", s.InFlight()).Int("backers", len(s.Backers())).Float64("blocks_per_s", round1(rate))
+		Int("in_flight", s.InFlight()).Int("backers", len(s.Backers())).Float64("blocks_per_s", oneDecimal(rate))
 	if rate > 0 {
 		ev = ev.Dur("eta", time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second))
 	}
@@ -253,7 +253,7 @@ func (n *Node) adopt(s *syncRun, now time.Time) {
 	if len(blocks) == 0 {
 		return
 	}
-	k := s.keptHeld(n.chain)
+	k := s.keptStill(n.chain)
 	var err error
 	if k < len(blocks) {
 		err = n.chain.Adopt(from+k, blocks[k:])
@@ -271,9 +271,9 @@ func (n *Node) adopt(s *syncRun, now time.Time) {
 	n.stats.Adopted++
 	took := now.Sub(s.started)
 	n.lastSync = &SyncResult{Height: n.chain.Height(), ForkPoint: from, Fetched: len(blocks), Requests: s.requests, Seconds: took.Seconds()}
-	n.log.Info().Int("height", n.chain.Height()).Str("tip", short(n.chain.TipHash())).Int("fork_point", from).
+	n.log.Info().Int("height", n.chain.Height()).Str("tip", chain.ShortHash(n.chain.TipHash())).Int("fork_point", from).
 		Int("fetched", len(blocks)).Int("requests", s.requests).Dur("took", took.Round(time.Millisecond)).
-		Float64("blocks_per_s", round1(float64(len(blocks))/max(took.Seconds(), 1e-3))).Bool("moved", s.Moved()).
+		Float64("blocks_per_s", oneDecimal(float64(len(blocks))/max(took.Seconds(), 1e-3))).Bool("moved", s.Moved()).
 		Msg("chain valid: adopted")
 	n.restartMining()
 }
@@ -301,7 +301,7 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 		if m := n.members.Get(from); m != nil {
 			m.Height, m.Hash, m.ReportedAt = b.Height+1, b.Hash, now
 		}
-		n.log.Info().Int("height", b.Height).Str("hash", short(b.Hash)).Str("minedBy", b.MinedBy).
+		n.log.Info().Int("height", b.Height).Str("hash", chain.ShortHash(b.Hash)).Str("minedBy", b.MinedBy).
 			Str("from", from.String()).Msg("announced block added")
 		n.restartMining()
 	case b.Height > h:
@@ -324,8 +324,4 @@ func (n *Node) onConsensus(from netip.AddrPort, now time.Time) {
 	}
 }
 
-func short(hash string) string {
-	return hash[:min(len(hash), 12)] // the tail is all zeros
-}
-
-func round1(f float64) float64 { return float64(int64(f*10)) / 10 }
+func oneDecimal(f float64) float64 { return float64(int64(f*10)) / 10 }
