@@ -8,7 +8,6 @@ package peer_test
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -395,52 +394,6 @@ func TestCatalogueSilentMidSync(t *testing.T) {
 	}
 }
 
-// TestCatalogueAnnounces: invalid ANNOUNCEs (a flood of them), one from
-// a future height whose sender then serves nothing, replayed old blocks
-// and another fork's block. Only the valid next block is added. An
-// ANNOUNCE costs its sender nothing and may carry a forged source: none
-// is an offence, and one far above our tip starts no sync from its
-// sender (it only hints that a round is due).
-func TestCatalogueAnnounces(t *testing.T) {
-	blocks := chain.Extend(nil, 31, testDifficulty, "chain", 1_700_000_000)
-	logs := newLogs(t)
-	node := startNode(t, "node", blocks[:30], nil, logTo(logs))
-
-	forger := newRaw(t) // a next block whose hash misses the difficulty
-	noPoW := blocks[30].Clone()
-	noPoW.Hash = noPoW.Hash[:63] + "1"
-	for range 50 {
-		forger.send(node.addr, protocol.Announce{Block: noPoW})
-	}
-	// A block at our height that does not link to our tip may be another
-	// fork's, honestly mined: ignored, but not a lie.
-	forker := newRaw(t)
-	for range 50 {
-		forker.send(node.addr, protocol.Announce{Block: tamper(blocks, 30)[30]})
-	}
-	future := chain.Extend(nil, 81, testDifficulty, "future", 1_700_000_000)
-	dreamer := newRaw(t) // announces block 80 of another chain, answers no GET_BLOCK
-	replayer := newRaw(t)
-	for range 50 {
-		replayer.send(node.addr, protocol.Announce{Block: blocks[29]})
-		replayer.send(node.addr, protocol.Announce{Block: blocks[10]})
-		dreamer.send(node.addr, protocol.Announce{Block: future[80]})
-	}
-	replayer.send(node.addr, protocol.Announce{Block: blocks[30]})
-	replayer.send(node.addr, protocol.Announce{Block: blocks[30]})
-	eventually(t, 5*time.Second, "the valid next block to be added", func() bool { return node.status(t).Height == 31 })
-	time.Sleep(300 * time.Millisecond)
-	holdsValid(t, node, blocks)
-	answersStats(t, node, blocks)
-	if n := len(logs.lines(t, "warn")); n != 0 {
-		t.Errorf("%d warnings:\n%s", n, logs)
-	}
-	st := node.status(t)
-	if len(st.Offenders) != 0 || st.Sync != nil || st.Counters.GetBlocksSent != 0 {
-		t.Errorf("offenders %+v, sync %+v, %d GET_BLOCKs sent: an ANNOUNCE started something", st.Offenders, st.Sync, st.Counters.GetBlocksSent)
-	}
-}
-
 // flood sends datagrams to node n times from r, in batches that each end
 // with a STATS round trip from probe, so that the node has handled (or
 // dropped) one batch before the next: the kernel's socket buffer never
@@ -550,53 +503,6 @@ func TestCatalogueGossip(t *testing.T) {
 	}
 }
 
-// TestCatalogueJunk: non-JSON, truncated JSON, deeply nested JSON, 64 KB
-// datagrams, unknown types and replies from addresses the node never
-// asked. Each is dropped with a debug line and held against nobody: junk
-// costs its sender nothing, and its source address may be forged. The
-// node goes on answering STATS, its sender too.
-func TestCatalogueJunk(t *testing.T) {
-	blocks := chain.Extend(nil, 5, testDifficulty, "chain", 1_700_000_000)
-	big := `{"type":"GOSSIP","host":"127.0.0.1","port":9,"id":"x","name":"` + strings.Repeat("n", 65_000) + `"}`
-	for _, c := range []struct {
-		name     string
-		datagram string
-		count    int // 0: 300
-	}{
-		{"not JSON", "hello there\n", 0},
-		{"truncated JSON", `{"type":"STATS_REPLY","height":5,"ha`, 0},
-		{"deeply nested JSON", strings.Repeat("[", 30_000) + strings.Repeat("]", 30_000), 0},
-		{"64 KB datagram", big, 0},
-		{"unknown type", `{"type":"MINE_FOR_ME","height":1}`, 1_500},
-		{"STATS_REPLY from an address never asked", `{"type":"STATS_REPLY","height":99,"hash":"` + strings.Repeat("0", 64) + `"}`, 0},
-		{"GET_BLOCK_REPLY from an address never asked", encode(t, protocol.GetBlockReply{Block: blocks[4]}), 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			logs := newLogs(t)
-			node := startNode(t, "node", blocks, nil, logTo(logs))
-			r, probe := newRaw(t), newRaw(t)
-			count := cmp.Or(c.count, 300)
-			flood(t, r, probe, node, count, func(int) []byte { return []byte(c.datagram) })
-			answersStats(t, node, blocks)
-			holdsValid(t, node, blocks)
-			if n := len(logs.lines(t, "warn")); n != 0 {
-				t.Fatalf("%d warnings:\n%s", n, logs)
-			}
-			st := node.status(t)
-			if len(st.Offenders) != 0 {
-				t.Fatalf("offenders %+v", st.Offenders)
-			}
-			if st.Counters.Dropped < count && c.name != "STATS_REPLY from an address never asked" && !strings.HasPrefix(c.name, "GET_BLOCK_REPLY") {
-				t.Fatalf("counters %+v: want %d dropped", st.Counters, count)
-			}
-			r.send(node.addr, protocol.Stats{})
-			if r.recvType(protocol.TypeStatsReply, 2*time.Second) == nil {
-				t.Fatal("the junk sender gets no STATS_REPLY")
-			}
-		})
-	}
-}
-
 // TestReplyRateLimitsAmplification: GET_BLOCKs from one address (which a
 // spoofer would set to its victim's) get replies only at the reply rate.
 func TestReplyRateLimitsAmplification(t *testing.T) {
@@ -676,26 +582,4 @@ func TestReplyRateSlowsButNeverBansASync(t *testing.T) {
 		t.Fatalf("%d warnings at the source:\n%s", n, logs)
 	}
 	t.Logf("%d replies over the rate; sync: %+v", st.Counters.RateLimited, *fresh.status(t).LastSync)
-}
-
-// TestUnknownTypesAreIgnored: a peer that now and then sends a message of
-// a type the spec does not know (an extension) is neither warned about nor
-// banned: the spec has such datagrams ignored.
-func TestUnknownTypesAreIgnored(t *testing.T) {
-	blocks := chain.Extend(nil, 5, testDifficulty, "chain", 1_700_000_000)
-	logs := newLogs(t)
-	node := startNode(t, "node", blocks, nil, logTo(logs))
-	r, probe := newRaw(t), newRaw(t)
-	flood(t, r, probe, node, 300, func(i int) []byte { return []byte(fmt.Sprintf(`{"type":"PING","seq":%d}`, i)) })
-	answersStats(t, node, blocks)
-	if o, ok := offender(t, node, r.addr); ok && !o.BannedUntil.IsZero() {
-		t.Fatalf("a sender of 300 unknown types was banned: %+v", o)
-	}
-	if n := len(logs.lines(t, "warn")); n != 0 {
-		t.Fatalf("%d warnings:\n%s", n, logs)
-	}
-	r.send(node.addr, protocol.Stats{})
-	if r.recvType(protocol.TypeStatsReply, 2*time.Second) == nil {
-		t.Fatal("the sender of unknown types gets no STATS_REPLY")
-	}
 }
