@@ -43,43 +43,30 @@ const Help = `commands:
   quit                  leave the shell (so do exit, Ctrl-D and Ctrl-C)
 `
 
-// Do runs one command line (e.g. ["get", "5"]) against the peer and prints
-// the result to out.
-func (c *Client) Do(args []string, out io.Writer, opt Options) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: no command (try help)", ErrUsage)
-	}
-	cmd, rest := strings.ToLower(args[0]), args[1:]
-	argc := func(lo, hi int) error {
-		if len(rest) < lo || len(rest) > hi {
-			return fmt.Errorf("%w: wrong arguments for %s (try help)", ErrUsage, cmd)
-		}
-		return nil
-	}
-	switch cmd {
-	case "help", "?":
+// command is one command of Do: its argument counts (max -1: any) and
+// what it runs with its arguments.
+type command struct {
+	min, max int
+	run      func(c *Client, out io.Writer, opt Options, args []string) error
+}
+
+// commands are Do's commands by name.
+var commands = map[string]command{
+	"help": {0, -1, func(_ *Client, out io.Writer, _ Options, _ []string) error {
 		_, err := io.WriteString(out, Help)
 		return err
-	case "stats":
-		if err := argc(0, 0); err != nil {
-			return err
-		}
-		return c.cmdStats(out, opt)
-	case "get":
-		if err := argc(1, 1); err != nil {
-			return err
-		}
-		h, err := strconv.Atoi(rest[0])
+	}},
+	"stats": {0, 0, func(c *Client, out io.Writer, opt Options, _ []string) error { return c.cmdStats(out, opt) }},
+	"get": {1, 1, func(c *Client, out io.Writer, opt Options, args []string) error {
+		h, err := strconv.Atoi(args[0])
 		if err != nil || h < 0 {
 			return fmt.Errorf("%w: get N: N is a height, 0 or more", ErrUsage)
 		}
 		return c.cmdGet(out, opt, h)
-	case "chain":
-		if err := argc(0, 2); err != nil {
-			return err
-		}
+	}},
+	"chain": {0, 2, func(c *Client, out io.Writer, opt Options, args []string) error {
 		var bounds []int
-		for _, a := range rest {
+		for _, a := range args {
 			h, err := strconv.Atoi(a)
 			if err != nil || h < 0 {
 				return fmt.Errorf("%w: chain [FROM [TO]]: heights are 0 or more", ErrUsage)
@@ -87,39 +74,50 @@ func (c *Client) Do(args []string, out io.Writer, opt Options) error {
 			bounds = append(bounds, h)
 		}
 		return c.cmdChain(out, opt, bounds)
-	case "gossip":
-		if err := argc(0, 0); err != nil {
-			return err
-		}
-		return c.cmdGossip(out, opt)
-	case "consensus":
-		if err := argc(0, 0); err != nil {
-			return err
-		}
-		return c.cmdConsensus(out, opt)
-	case "word":
-		if len(rest) == 0 {
-			return fmt.Errorf("%w: word TEXT", ErrUsage)
-		}
-		return c.fireAndForget(out, opt, protocol.NewWord{Word: strings.Join(rest, " ")}, protocol.Encode)
-	case "announce":
-		if err := argc(1, 1); err != nil {
-			return err
-		}
-		b, err := readBlockFile(rest[0])
+	}},
+	"gossip":    {0, 0, func(c *Client, out io.Writer, opt Options, _ []string) error { return c.cmdGossip(out, opt) }},
+	"consensus": {0, 0, func(c *Client, out io.Writer, opt Options, _ []string) error { return c.cmdConsensus(out, opt) }},
+	"word": {1, -1, func(c *Client, out io.Writer, opt Options, args []string) error {
+		return c.fireAndForget(out, opt, protocol.NewWord{Word: strings.Join(args, " ")}, protocol.Encode)
+	}},
+	"announce": {1, 1, func(c *Client, out io.Writer, opt Options, args []string) error {
+		b, err := readBlockFile(args[0])
 		if err != nil {
 			return err
 		}
 		// The block is passed on, not created: sent whole even over 1024
 		// bytes, as the spec has a valid block sent.
 		return c.fireAndForget(out, opt, protocol.Announce{Block: b}, protocol.EncodeRelay)
-	case "raw":
-		if len(rest) == 0 {
-			return fmt.Errorf("%w: raw JSON", ErrUsage)
-		}
-		return c.cmdRaw(out, opt, strings.Join(rest, " "))
+	}},
+	"raw": {1, -1, func(c *Client, out io.Writer, opt Options, args []string) error {
+		return c.cmdRaw(out, opt, strings.Join(args, " "))
+	}},
+}
+
+// usageOf is the argument part of each command's usage line.
+var usageOf = map[string]string{"get": "get N", "chain": "chain [FROM [TO]]", "word": "word TEXT", "announce": "announce FILE", "raw": "raw JSON"}
+
+// Do runs one command line (e.g. ["get", "5"]) against the peer and prints
+// the result to out.
+func (c *Client) Do(args []string, out io.Writer, opt Options) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command (try help)", ErrUsage)
 	}
-	return fmt.Errorf("%w: unknown command %q (try help)", ErrUsage, args[0])
+	name, rest := strings.ToLower(args[0]), args[1:]
+	if name == "?" {
+		name = "help"
+	}
+	cmd, ok := commands[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: unknown command %q (try help)", ErrUsage, args[0])
+	case len(rest) < cmd.min || cmd.max >= 0 && len(rest) > cmd.max:
+		if u, ok := usageOf[name]; ok {
+			return fmt.Errorf("%w: %s", ErrUsage, u)
+		}
+		return fmt.Errorf("%w: wrong arguments for %s (try help)", ErrUsage, name)
+	}
+	return cmd.run(c, out, opt, rest)
 }
 
 func (c *Client) cmdStats(out io.Writer, opt Options) error {
