@@ -16,6 +16,7 @@ type backer struct {
 	inflight   int
 	strikes    int
 	lies       int // invalid blocks sent in answer to our requests
+	nulls      int // "no such block" answers to our requests
 	served     int
 	lastAnswer time.Time // when it last answered
 	lastCut    time.Time // when its window was last halved

@@ -113,6 +113,7 @@ const (
 	Accepted                   // used
 	Lied                       // the peer sent an invalid block and was dropped
 	Lacking                    // the peer could not serve a block of the chain it claimed and was dropped
+	Rejected                   // a wrong answer of the peer, booked against it; not dropped yet
 )
 
 // ErrNoBackers is the failure of a sync whose every backer was dropped.
@@ -501,6 +502,13 @@ func (s *Sync) OnMissing(peer netip.AddrPort, height int, now time.Time) Verdict
 	}
 	if r, ok := s.pending[height]; height >= 0 && (!ok || r.peer != bk) {
 		return Unsolicited
+	}
+	// A "none" is as cheap to forge as a bad block: the request stays in
+	// flight for the real answer, and it takes MaxLies of them in a row
+	// to drop the backer.
+	bk.nulls++
+	if bk.nulls < s.cfg.MaxLies {
+		return Rejected
 	}
 	s.drop(bk, NoteLacking, fmt.Errorf("claims %d blocks but has no block %d", s.target.Height, height))
 	return Lacking

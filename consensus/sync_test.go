@@ -823,8 +823,16 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 	t.Run("missing block that was asked", func(t *testing.T) {
 		s, asked := setup(t)
 		h := askedOf(t, asked, a)
+		// One "none" may be forged: it is booked, the request stays in
+		// flight; MaxLies in a row drop the backer.
+		if v := s.OnMissing(a, h, now); v != Rejected {
+			t.Fatalf("first OnMissing = %v, want Rejected", v)
+		}
+		if n := s.TakeNotes(); len(n) != 0 || !slices.Contains(s.Backers(), a) {
+			t.Fatalf("one none: notes %v, backers %v", n, s.Backers())
+		}
 		if v := s.OnMissing(a, h, now); v != Lacking {
-			t.Fatalf("OnMissing = %v, want Lacking", v)
+			t.Fatalf("second OnMissing = %v, want Lacking", v)
 		}
 		if slices.Contains(s.Backers(), a) {
 			t.Errorf("Backers() = %v still holds the lacking peer", s.Backers())
@@ -856,8 +864,11 @@ func TestSyncUnsolicitedAndMissing(t *testing.T) {
 		if len(reqs) != 3 {
 			t.Fatalf("window 1: %d requests, want 3", len(reqs))
 		}
+		if v := s.OnMissing(reqs[0].Peer, -1, now); v != Rejected {
+			t.Errorf("OnMissing(-1) = %v, want Rejected", v)
+		}
 		if v := s.OnMissing(reqs[0].Peer, -1, now); v != Lacking {
-			t.Errorf("OnMissing(-1) = %v, want Lacking", v)
+			t.Errorf("second OnMissing(-1) = %v, want Lacking", v)
 		}
 		if slices.Contains(s.Backers(), reqs[0].Peer) {
 			t.Errorf("Backers() = %v", s.Backers())

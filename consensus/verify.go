@@ -84,6 +84,7 @@ func (s *Sync) advance() {
 			delete(s.conflicts, vn)
 			s.verified = append(s.verified, r.block)
 			s.suppliers = append(s.suppliers, supplier)
+			supplier.lies, supplier.nulls = 0, 0 // a good answer: the wrong ones counted are not in a row
 			s.prevHash = r.block.Hash
 			s.lastProgress = s.at
 			if r.block.Hash == s.target.Hash && vn+1 < s.to {
@@ -165,7 +166,9 @@ func (s *Sync) refute(r received, err error) {
 }
 
 // wrong books a wrong answer of b to one of our requests; MaxLies of them
-// get it dropped as a liar. The stand-in for strangers' blocks is never
+// in a row (a block of b's that verifies starts the count again) get it
+// dropped as a liar: a forger spraying invalid blocks "from" an honest
+// backer must land them between two of the backer's own answers. The stand-in for strangers' blocks is never
 // dropped: its blocks that others contradict are forgotten.
 func (s *Sync) wrong(b *backer, err error) {
 	if b == s.anon {
