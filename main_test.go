@@ -471,7 +471,7 @@ func TestRunLab(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- runLab(ctx, []string{"-nodes", "1", "-base-port", "0", "-http", "127.0.0.1:0", "-difficulty", "5",
-			"-mine-threads", "1", "-log-format", "json"}, out)
+			"-mine-threads", "1", "-log-format", "json", "-log-level", "info"}, out)
 	}()
 	stopped := false
 	stop := func() {
