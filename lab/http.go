@@ -43,7 +43,8 @@ type NodeConditions struct {
 type labState struct {
 	Events      []Event          `json:"events"`
 	Nodes       []NodeConditions `json:"nodes"`
-	Liar        string           `json:"liar"`
+	Liar        string           `json:"liar"`      // the liar's address ("" : none)
+	LiarName    string           `json:"liar_name"` // and its name
 	Partitioned bool             `json:"partitioned"`
 	Help        string           `json:"help"`
 }
@@ -61,7 +62,7 @@ func (l *Lab) serveState(w http.ResponseWriter, r *http.Request) {
 			DelayMs: float64(delay.Microseconds()) / 1000, Group: g, Miner: s.index == 0 || s == l.partMnr})
 	}
 	if l.liar != nil {
-		st.Liar = l.liar.tr.LocalAddr().String()
+		st.Liar, st.LiarName = l.liar.tr.LocalAddr().String(), l.liar.name
 	}
 	l.mu.Unlock()
 	writeJSON(w, http.StatusOK, st)

@@ -92,7 +92,7 @@ window.BPNet = function (h) {
     const edges = new Map();
     const liars = new Set();
     const bannedBy = new Map();
-    if (st.lab && st.lab.liar) st.names[str(st.lab.liar)] = st.names[str(st.lab.liar)] || "liar";
+    if (st.lab && st.lab.liar) st.names[str(st.lab.liar)] = str(st.lab.liar_name) || "liar";
     for (const n of nodes) {
       if (n.error) continue;
       const me = str(n.addr);
@@ -185,7 +185,7 @@ window.BPNet = function (h) {
       if (!n.up) sub = "stopped";
       else if (n.banned) sub = "liar: banned by " + n.by;
       else if (n.liar) sub = "liar";
-      else if (n.miner) sub = "⛏ miner";
+      else if (n.miner) sub = "miner";
       if (n.loss > 0) sub += (sub ? " · " : "") + Math.round(n.loss * 100) + "% loss";
       if (n.delay > 0) sub += (sub ? " · " : "") + Math.round(n.delay) + " ms delay";
       if (n.group >= 0) sub += (sub ? " · " : "") + "side " + "AB"[n.group];
@@ -319,7 +319,8 @@ window.BPNet = function (h) {
       g.append(svg("text", { x: 6, y: 28, class: "by" }, (b.minedBy.length > 9 ? b.minedBy.slice(0, 8) + "…" : b.minedBy)));
       if (names.length) {
         const label = names.length > 2 ? names.slice(0, 2).join(", ") + " +" + (names.length - 2) : names.join(", ");
-        g.append(svg("text", { x: 0, y: 47, class: "tips" }, label));
+        const last = b.height - minH >= COLS - 2;
+        g.append(svg("text", { x: last ? CW - 16 : 0, y: 47, class: "tips", "text-anchor": last ? "end" : "start" }, label));
       }
       g.append(svg("title", {}, "#" + b.height + " " + b.hash + " by " + b.minedBy + " " + JSON.stringify(b.messages) + (orphan ? " (no node holds it now)" : "")));
       out.push(g);
@@ -355,7 +356,9 @@ window.BPNet = function (h) {
     names.forEach((name, i) => {
       const pts = [];
       for (const s of st.history) if (name in s.blocks) pts.push(X(s.t).toFixed(1) + "," + Y(s.blocks[name]).toFixed(1));
-      if (pts.length) out.push(svg("polyline", { points: pts.join(" "), class: "hline", stroke: LINE_COLORS[i % LINE_COLORS.length], "data-name": name }));
+      // The first lines are the widest: lines on the same heights show as bands.
+      const width = 2 + 2.5 * (names.length - 1 - i);
+      if (pts.length) out.push(svg("polyline", { points: pts.join(" "), class: "hline", stroke: LINE_COLORS[i % LINE_COLORS.length], "stroke-width": width, "data-name": name }));
     });
     svgEl.replaceChildren(...out);
     const leg = byId("heights-legend");
