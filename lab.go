@@ -123,16 +123,18 @@ func labSources(l *lab.Lab) func() []status.Source {
 	}
 }
 
-// labConsole runs the commands typed on the lab's terminal.
+// labConsole runs the commands typed on the lab's terminal. What a
+// command does is told in the lab's story; help and errors are printed.
 func labConsole(ctx context.Context, l *lab.Lab, in io.Reader, out io.Writer) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
-		msg, err := l.Do(ctx, sc.Text())
+		line := strings.TrimSpace(sc.Text())
+		msg, err := l.Do(ctx, line)
 		switch {
 		case err != nil:
 			fmt.Fprintf(out, "  %v\n", err)
-		case msg != "":
-			fmt.Fprintf(out, "  %s\n", strings.ReplaceAll(msg, "\n", "\n  "))
+		case line == "help":
+			fmt.Fprintln(out, msg)
 		}
 		if ctx.Err() != nil {
 			return

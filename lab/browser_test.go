@@ -92,7 +92,8 @@ func waitNet(t *testing.T, ctx context.Context, d time.Duration, what string, ok
 // shows every node and a block's spread; a partition forks the tips as
 // drawn and the heal joins them; a liar is marked; at 1024x768 nothing
 // scrolls sideways. It saves screenshots at 1024x768 and 1400x1000 (into
-// BLOCKPEER_SCREENSHOT_DIR too, when set: docs/ keeps the README's).
+// BLOCKPEER_SCREENSHOT_DIR too, when set, relative to the repository:
+// docs keeps the README's).
 func TestLabPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
@@ -144,7 +145,7 @@ func TestLabPage(t *testing.T) {
 	if p.Overflow > 0 {
 		t.Errorf("the network view scrolls sideways by %d px at 1024x768", p.Overflow)
 	}
-	shot(t, ctx, dir, "lab-1024x768.png", 1024, 768)
+	shot(t, ctx, dir, "lab-1024x768.png", 1024, 768, false)
 
 	// Each node's detail is one click away, and fits too.
 	if err := chromedp.Do(ctx, chromedp.Click("#tab-0")); err != nil {
@@ -158,7 +159,7 @@ func TestLabPage(t *testing.T) {
 	if overflow > 0 {
 		t.Errorf("the seed's detail scrolls sideways by %d px at 1024x768", overflow)
 	}
-	shot(t, ctx, dir, "lab-node-1024x768.png", 1024, 768)
+	shot(t, ctx, dir, "lab-node-1024x768.png", 1024, 768, false)
 	if err := chromedp.Do(ctx, chromedp.Click("#tab-net")); err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +186,11 @@ func TestLabPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1200 * time.Millisecond) // a poll redraws at the new size
-	shot(t, ctx, dir, "lab-1400x1000.png", 1400, 1000)
+	shot(t, ctx, dir, "lab-1400x1000.png", 1400, 1000, true)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1024, 768)); err != nil {
 		t.Fatal(err)
 	}
-	shot(t, ctx, dir, "lab.png", 1024, 768)
+	shot(t, ctx, dir, "lab.png", 1024, 768, true)
 
 	// A stopped node shows down.
 	if err := chromedp.Do(ctx, chromedp.SetValue("#ctl-stop-node", "lab-2"), chromedp.Click("#ctl-stop")); err != nil {
@@ -205,9 +206,9 @@ func TestLabPage(t *testing.T) {
 	waitNet(t, ctx, 20*time.Second, "lab-2 back", func(p netPage) bool { return len(p.Down) == 0 })
 }
 
-// shot saves a screenshot of the viewport (w x h) into dir, and into
-// BLOCKPEER_SCREENSHOT_DIR when it is set.
-func shot(t *testing.T, ctx context.Context, dir, name string, w, h int) {
+// shot saves a screenshot of the viewport (w x h) into dir and, when
+// publish is set, into BLOCKPEER_SCREENSHOT_DIR if it is set.
+func shot(t *testing.T, ctx context.Context, dir, name string, w, h int, publish bool) {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.scrollTo(0, 0)`)); err != nil {
 		t.Fatal(err)
@@ -221,7 +222,10 @@ func shot(t *testing.T, ctx context.Context, dir, name string, w, h int) {
 		t.Fatalf("screenshot %s is not a PNG", name)
 	}
 	paths := []string{filepath.Join(dir, name)}
-	if d := os.Getenv("BLOCKPEER_SCREENSHOT_DIR"); d != "" {
+	if d := os.Getenv("BLOCKPEER_SCREENSHOT_DIR"); d != "" && publish {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join("..", d) // relative to the repository, not to lab/ where the test runs
+		}
 		paths = append(paths, filepath.Join(d, name))
 	}
 	for _, p := range paths {
@@ -231,4 +235,3 @@ func shot(t *testing.T, ctx context.Context, dir, name string, w, h int) {
 	}
 	t.Logf("screenshot %dx%d: %v (%d bytes)", w, h, paths, len(png))
 }
-

@@ -192,7 +192,7 @@ func (l *Lab) stop(name string) (string, error) {
 		return "", fmt.Errorf("%s is stopped already", s.name)
 	}
 	l.stopSlot(s)
-	return fmt.Sprintf("stopped %s, keeping its %d blocks (start %s brings it back)", s.name, s.chain.Height(), s.name), nil
+	return l.tell("stopped %s, keeping its %d blocks (start %s brings it back)", s.name, s.chain.Height(), s.name), nil
 }
 
 func (l *Lab) start(name string) (string, error) {
@@ -322,7 +322,8 @@ func (l *Lab) word(text string) (string, error) {
 }
 
 // RunScript runs the commands of r, one a line, stopping at the first
-// error; each line is echoed to out before it runs.
+// error; each line is echoed to out before it runs. What a command does
+// is told in the lab's story (Config.Console), not again here.
 func (l *Lab) RunScript(ctx context.Context, r io.Reader, out io.Writer) error {
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
@@ -335,8 +336,8 @@ func (l *Lab) RunScript(ctx context.Context, r io.Reader, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("line %d (%s): %w", n, line, err)
 		}
-		if msg != "" && !strings.HasPrefix(line, "help") {
-			fmt.Fprintf(out, "  %s\n", msg)
+		if strings.HasPrefix(line, "help") {
+			fmt.Fprintln(out, msg)
 		}
 	}
 	return sc.Err()

@@ -123,7 +123,7 @@ func (n *Node) observe(now time.Time) {
 				from = "from genesis"
 			}
 			n.emit(Event{Time: now, Kind: EventSync, Blocks: s.Height, Hash: n.chain.TipHash(),
-				Text: fmt.Sprintf("synced: %d blocks fetched %s in %.0f ms, now %s", s.Fetched, from, s.Seconds*1000, blocksWord(s.Height))})
+				Text: fmt.Sprintf("synced: %s fetched %s in %.0f ms, now %s", plural(s.Fetched, "block"), from, s.Seconds*1000, blocksWord(s.Height))})
 		}
 	}
 	if changed(o.round, n.lastRound) {
@@ -193,4 +193,12 @@ func blocksWord(blocks int) string {
 		return "1 block, top #0"
 	}
 	return fmt.Sprintf("%d blocks, top #%d", blocks, blocks-1)
+}
+
+// plural is "1 block", "2 blocks".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -252,6 +252,7 @@
     const tabs = byId("tabs");
     const panels = byId("panels");
     tabs.replaceChildren(buildNetTab(), ...Array.from({ length: n }, (_, i) => buildTab(i)));
+    tabs.classList.toggle("many", n > 8);
     panels.replaceChildren(net.build(), ...Array.from({ length: n }, (_, i) => buildPanel(i)));
     if (n === 0) panels.append(el("p", { class: "empty", text: "No nodes to show." }));
     state.built = n;

@@ -155,6 +155,8 @@ window.BPNet = function (h) {
       const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(count, 1);
       pos.set(n.addr, count === 1 ? { x: cx, y: cy } : { x: cx + R * Math.cos(a) * 1.25, y: cy + R * Math.sin(a) });
     });
+    // Up to about 12 nodes at full size; more are drawn smaller to fit the ring.
+    const scale = Math.max(0.45, Math.min(1, (2 * Math.PI * R * 1.1) / (Math.max(count, 1) * 68)));
     const now = Date.now();
     const out = [];
     for (const e of m.edges) {
@@ -174,7 +176,7 @@ window.BPNet = function (h) {
       const flash = (st.flashUntil[n.addr] || 0) > now;
       const color = !n.up ? "#adb5bd" : n.liar ? "#d64545" : st.colorOf.get(n.tip) || "#adb5bd";
       const cls = ["gnode", n.lab ? "lab" : "ext", n.up ? "up" : "down", n.liar ? "liar" : "", n.banned ? "banned" : "", flash ? "flash" : "", n.miner ? "miner" : ""].filter(Boolean).join(" ");
-      const gr = svg("g", { class: cls, transform: "translate(" + p.x.toFixed(1) + "," + p.y.toFixed(1) + ")",
+      const gr = svg("g", { class: cls, transform: "translate(" + p.x.toFixed(1) + "," + p.y.toFixed(1) + ") scale(" + scale.toFixed(2) + ")",
         "data-name": n.name, "data-addr": n.addr, "data-tip": n.tip, "data-blocks": n.blocks === null ? "" : n.blocks,
         "data-state": !n.up ? "down" : n.banned ? "banned" : n.liar ? "liar" : "up", tabindex: n.lab ? "0" : null });
       gr.append(svg("circle", { r: 27, class: "halo" }));
