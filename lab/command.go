@@ -264,7 +264,7 @@ func (l *Lab) partition(ctx context.Context, args []string) (string, error) {
 	if interval == 0 {
 		interval = 2 * time.Second
 	}
-	if err := mnr.node.SetMining(ctx, true, interval); err != nil {
+	if err := l.nodeOf(mnr).SetMining(ctx, true, interval); err != nil {
 		return "", fmt.Errorf("partition: %s's miner: %w", mnr.name, err)
 	}
 	l.mu.Lock()
@@ -283,7 +283,7 @@ func (l *Lab) heal(ctx context.Context) (string, error) {
 	l.partMnr = nil
 	l.mu.Unlock()
 	if mnr != nil {
-		mnr.node.SetMining(ctx, false, 0)
+		l.nodeOf(mnr).SetMining(ctx, false, 0)
 	}
 	return l.tell("healed: every node reaches every other again; the next consensus rounds pick the taller chain"), nil
 }

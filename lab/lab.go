@@ -81,6 +81,7 @@ type Lab struct {
 	mu      sync.Mutex
 	slots   []*slot
 	ctx     context.Context // Run's; nil before Run
+	closing bool            // Run is stopping: no node starts
 	wg      sync.WaitGroup
 	liar    *liar
 	partMnr *slot // the node mining for the seedless half of a partition
@@ -175,8 +176,12 @@ func (l *Lab) bind(s *slot) error {
 	if err != nil {
 		return fmt.Errorf("lab node %d: %w (another lab running? try -base-port)", s.index, err)
 	}
-	s.port = int(tr.LocalAddr().Port())
-	s.pc.Advertise = tr.LocalAddr()
+	// The port and address are set by the first bind, before anyone else
+	// sees the slot, and never change.
+	if !s.pc.Advertise.IsValid() {
+		s.port = int(tr.LocalAddr().Port())
+		s.pc.Advertise = tr.LocalAddr()
+	}
 	n, err := peer.New(s.pc, &link{Transport: tr, em: l.em}, s.chain)
 	if err != nil {
 		tr.Close()
@@ -197,20 +202,29 @@ func (l *Lab) Run(ctx context.Context) error {
 	narrDone := make(chan struct{})
 	go func() { l.narr.run(ctx); close(narrDone) }()
 	<-ctx.Done()
+	l.mu.Lock()
+	l.closing = true
+	l.mu.Unlock()
 	l.wg.Wait()
 	<-narrDone
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.liar != nil {
-		l.liar.stop()
-		l.liar = nil
+	lr := l.liar
+	l.liar = nil
+	l.mu.Unlock()
+	if lr != nil {
+		lr.stop() // without l.mu: the liar asks the seed for its chain
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.close()
 	return nil
 }
 
 // startSlot runs s's node (l.mu held, Run started).
 func (l *Lab) startSlot(s *slot) {
+	if l.closing {
+		return
+	}
 	ctx, cancel := context.WithCancel(l.ctx)
 	s.cancel, s.done, s.up = cancel, make(chan struct{}), true
 	n, done := s.node, s.done
@@ -260,6 +274,13 @@ func (l *Lab) upNames() []string {
 		}
 	}
 	return out
+}
+
+// nodeOf returns s's node as it is now.
+func (l *Lab) nodeOf(s *slot) *peer.Node {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return s.node
 }
 
 // Node returns node i as it runs now (nil if there is none).

@@ -44,7 +44,8 @@ func (l *Lab) startLiar(ctx context.Context, back int) (*liar, error) {
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	lr := &liar{name: l.cfg.Prefix + "liar", tr: tr, cancel: cancel, done: make(chan struct{}), peers: map[netip.AddrPort]bool{l.seedAddr: true}}
-	seed := l.slots[0]
+	seedSlot := l.slots[0]
+	seed := func() *peer.Node { return l.nodeOf(seedSlot) } // the seed as it runs now
 	l.narr.name(tr.LocalAddr().String(), lr.name)
 	go lr.run(lctx, seed, back, l.cfg.Difficulty)
 	return lr, nil
@@ -58,10 +59,11 @@ func (lr *liar) stop() {
 
 // forge rebuilds the lie: the seed's first blocks, then forged ones up to
 // liarLead above the seed's top.
-func (lr *liar) forge(ctx context.Context, seed *slot, back, difficulty int) {
+func (lr *liar) forge(ctx context.Context, seed func() *peer.Node, back, difficulty int) {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	h, err := seed.node.Height(cctx)
+	node := seed()
+	h, err := node.Height(cctx)
 	if err != nil || h == 0 {
 		return
 	}
@@ -71,7 +73,7 @@ func (lr *liar) forge(ctx context.Context, seed *slot, back, difficulty int) {
 		return // still ahead
 	}
 	from := max(1, h-back)
-	honest, err := seed.node.Blocks(cctx, 0, from)
+	honest, err := node.Blocks(cctx, 0, from)
 	if err != nil {
 		return
 	}
@@ -95,7 +97,7 @@ func forgedHash(difficulty int) string {
 	return s[:64-difficulty] + strings.Repeat("0", difficulty)
 }
 
-func (lr *liar) run(ctx context.Context, seed *slot, back, difficulty int) {
+func (lr *liar) run(ctx context.Context, seed func() *peer.Node, back, difficulty int) {
 	defer close(lr.done)
 	lr.forge(ctx, seed, back, difficulty)
 	gossip := time.NewTicker(2 * time.Second)

@@ -388,7 +388,13 @@ window.BPNet = function (h) {
     } else {
       // One node: its own events.
       events = [];
-      for (const n of nodes) for (const e of n.events || []) if (e.kind !== "peer-found" && e.kind !== "round") events.push(e);
+      for (const n of nodes) {
+        for (const e of n.events || []) {
+          if (e.kind === "peer-found") continue;
+          if (e.kind === "round" && !/;|\(bad\)/.test(str(e.text))) continue; // only rounds that chose between chains
+          events.push(e);
+        }
+      }
       events.sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
     }
     events = events.slice(0, 60);
