@@ -278,8 +278,8 @@ func TestKillDuringSync(t *testing.T) {
 		src.drain(t)
 		p := startProcess(t, bin, args...)
 		loaded := p.waitLine(t, 20*time.Second, "joining")
-		if got := loaded.int("height"); got != height {
-			t.Fatalf("run %d: joined with height %d, but the store held %d", i, got, height)
+		if got := loaded.int("blocks"); got != height {
+			t.Fatalf("run %d: joined with %d blocks, but the store held %d", i, got, height)
 		}
 		eventually(t, 20*time.Second, "the first GET_BLOCK of run "+fmt.Sprint(i), func() bool { return src.requestedCount() > 0 })
 		time.Sleep(d)
@@ -408,8 +408,8 @@ func TestChainFileRoundTrip(t *testing.T) {
 	// Import into a node with a store.
 	p := startProcess(t, bin, "-name", "a", "-host", "127.0.0.1", "-port", fmt.Sprint(port), "-peers", "127.0.0.1:1",
 		"-data", data, "-chain", realFile, "-log-format", "json")
-	if l := p.waitLine(t, 10*time.Second, "joining"); l.int("height") != len(real) {
-		t.Fatalf("node started from %s with height %d, want %d", realFile, l.int("height"), len(real))
+	if l := p.waitLine(t, 10*time.Second, "joining"); l.int("blocks") != len(real) {
+		t.Fatalf("node started from %s with %d blocks, want %d", realFile, l.int("blocks"), len(real))
 	}
 	// While it runs, the store is locked: export says so.
 	_, stderr, code := runBinary(t, bin, nil, "export", "-data", data, "-port", fmt.Sprint(port), "-peers", "127.0.0.1:1")
@@ -553,8 +553,8 @@ func TestStoreOnStart(t *testing.T) {
 	if warn["level"] != "warn" || warn.int("first_bad_height") != 6 || !strings.Contains(fmt.Sprint(warn["why"]), "block 6: hash does not match") {
 		t.Errorf("warning %v: want first_bad_height 6 and why", warn)
 	}
-	if joined.int("height") != 6 {
-		t.Errorf("joined with height %d, want the 6 valid blocks", joined.int("height"))
+	if joined.int("blocks") != 6 {
+		t.Errorf("joined with %d blocks, want the 6 valid blocks", joined.int("blocks"))
 	}
 	saved, _ := warn["saved_to"].(string)
 	tail, err := chain.ReadFile(saved)
