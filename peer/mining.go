@@ -125,8 +125,9 @@ func (n *Node) addMined(b *chain.Block, words int) {
 	held := make(map[netip.AddrPort]heldTip, n.members.Len())
 	for _, m := range n.members.All() {
 		n.send(m.Addr, protocol.Announce{Block: b})
-		if m.Hash == prev && prev != "" {
-			// It was on our chain: with this block it holds ours.
+		if m.Height == b.Height && m.Hash == prev && !m.ReportedAt.IsZero() {
+			// It was on our chain (or had none, for our genesis): with
+			// this block it holds ours.
 			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.lastMined}
 		} else if t, ok := n.heldTips[m.Addr]; ok && t.Hash == prev {
 			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.lastMined}

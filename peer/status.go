@@ -72,8 +72,9 @@ type PeerStatus struct {
 	Source string `json:"source"`
 	// Relation is its chain beside ours: "same" (our tip), "ahead",
 	// "behind" (it told us so after our tip last changed), "earlier" (a
-	// block of our chain, as of before our tip last changed: it may well
-	// hold our tip since), "fork" (another chain), "" (unknown).
+	// block of our chain, or no chain, as of before our tip last changed:
+	// it may well hold our tip since), "fork" (another chain), ""
+	// (unknown).
 	Relation string `json:"relation"`
 	// Stale: what we know is older than two consensus intervals.
 	Stale bool `json:"stale"`
@@ -166,13 +167,11 @@ func (n *Node) peerStatus(m *Member, now time.Time) PeerStatus {
 		p.Relation = "same"
 	case p.Height > ours:
 		p.Relation = "ahead"
-	case p.Height > 0 && n.chain.HashAt(p.Height-1) == p.Hash:
+	case p.Height == 0 || n.chain.HashAt(p.Height-1) == p.Hash:
 		p.Relation = "earlier"
 		if !p.ReportedAt.Before(n.obs.tipAt) {
 			p.Relation = "behind"
 		}
-	case p.Height == 0:
-		p.Relation = "behind"
 	default:
 		p.Relation = "fork"
 	}

@@ -455,6 +455,7 @@
       const rel = p.relation;
       const chainCell = el("td", { class: "mono", title: p.hash }, p.source ? chainLabel(p.height, p.hash) : "not told yet");
       const pills = { same: ["ok", "our tip"], ahead: ["warn", "ahead"], behind: ["warn", "behind"], earlier: ["muted", "on our chain"], fork: ["err", "other fork"] };
+      if (rel === "earlier" && !p.height) pills.earlier = ["muted", "earlier"];
       if (pills[rel]) chainCell.append(" ", el("span", { class: "pill small " + pills[rel][0], text: pills[rel][1],
         title: rel === "earlier" ? "a block of our chain, as of before our newest block: it has probably got that one too since" : "" }));
       if (p.stale) chainCell.append(" ", el("span", { class: "pill small err", text: "stale", title: "not heard about for more than two consensus rounds" }));
