@@ -219,29 +219,3 @@ func TestControlsOnlyFromLoopbackAndJSON(t *testing.T) {
 
 var _ = peer.ErrStopped
 
-// The seed sees its peers on its tip right after each block, though no
-// consensus round tells it their chains (the interval is a minute): the
-// peers told it "no chain" when they met it, before its genesis, and every
-// block since reached them by its own ANNOUNCE.
-func TestSeedSeesPeersOnItsTip(t *testing.T) {
-	// Difficulty 6: the genesis takes a second or so, long after the
-	// peers met the seed.
-	cfg := testConfig(3, testDifficulty+1, newTestLog(t))
-	cfg.Timings.ConsensusInterval = time.Minute
-	r := startLab(t, cfg)
-	eventually(t, 30*time.Second, "the seed's peers on its tip", func() (bool, string) {
-		st, err := status(r.Seed)
-		if err != nil {
-			return false, err.Error()
-		}
-		if st.Height < 3 || len(st.Peers) != 3 {
-			return false, fmt.Sprintf("seed at %d blocks with %d peers", st.Height, len(st.Peers))
-		}
-		for _, p := range st.Peers {
-			if p.Relation != "same" || p.Height != st.Height || p.Stale {
-				return false, fmt.Sprintf("%s: %d blocks, %s (%s, stale %v); the seed has %d", p.Name, p.Height, p.Relation, p.Source, p.Stale, st.Height)
-			}
-		}
-		return true, ""
-	})
-}

@@ -118,3 +118,49 @@ func TestStatusEvents(t *testing.T) {
 		t.Errorf("tip event text %q", last.Text)
 	}
 }
+
+// On the simulator, so that the order is sure: the peers meet the miner
+// while it has no chain (they tell it "no chain"), then it mines. With no
+// consensus round to refresh what they told it (the course's 2 min), it
+// still sees them on its tip after each block: it ANNOUNCEd every block to
+// them, from the genesis on. Before, it showed them "behind", with 0
+// blocks, until a round.
+func TestStatusPeersFollowOurAnnouncesFromGenesis(t *testing.T) {
+	sim := newSim(t, 1, calm())
+	miner, err := sim.AddNode("miner", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := miner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		n, err := sim.AddNode(name, []netip.AddrPort{miner.Addr()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sim.RunFor(2 * time.Second)
+	st := miner.Status()
+	if len(st.Peers) != 2 || st.Height != 0 {
+		t.Fatalf("before mining: the miner has %d blocks and %d peers, want 0 and 2", st.Height, len(st.Peers))
+	}
+	for _, p := range st.Peers {
+		if p.Source != "told" || p.Height != 0 {
+			t.Fatalf("%s: told %q, %d blocks; want it told us it has no chain", p.Name, p.Source, p.Height)
+		}
+	}
+	for i := range 3 {
+		sim.Mine(miner)
+		sim.RunFor(time.Second)
+		st = miner.Status()
+		for _, p := range st.Peers {
+			if p.Relation != "same" || p.Height != st.Height || p.Source != "our announce" {
+				t.Fatalf("after block %d: %s shown with %d blocks, %q (%q); the miner has %d", i, p.Name, p.Height, p.Relation, p.Source, st.Height)
+			}
+		}
+	}
+}
