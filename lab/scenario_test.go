@@ -218,4 +218,3 @@ func TestControlsOnlyFromLoopbackAndJSON(t *testing.T) {
 }
 
 var _ = peer.ErrStopped
-
