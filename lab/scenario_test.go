@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"blockpeer/lab"
-	"blockpeer/peer"
 )
 
 // do runs a lab command, failing the test on an error.
@@ -216,5 +215,3 @@ func TestControlsOnlyFromLoopbackAndJSON(t *testing.T) {
 		}
 	}
 }
-
-var _ = peer.ErrStopped
