@@ -282,8 +282,8 @@ func TestKillDuringSync(t *testing.T) {
 		src.drain(t)
 		p := startProcess(t, bin, args...)
 		loaded := p.waitLine(t, 20*time.Second, "joining")
-		if got := loaded.int("height"); got != height {
-			t.Fatalf("run %d: joined with height %d, but the store held %d", i, got, height)
+		if got := loaded.int("blocks"); got != height {
+			t.Fatalf("run %d: joined with %d blocks, but the store held %d", i, got, height)
 		}
 		eventually(t, 20*time.Second, "the first GET_BLOCK of run "+fmt.Sprint(i), func() bool { return src.requestedCount() > 0 })
 		time.Sleep(d)
@@ -292,7 +292,7 @@ func TestKillDuringSync(t *testing.T) {
 		storedBefore := 0 // the highest height the node said it had stored
 		for _, l := range p.lines() {
 			if m := l.msg(); m == "sync: verified blocks stored" || m == "chain valid: adopted" {
-				storedBefore = max(storedBefore, l.int("height"))
+				storedBefore = max(storedBefore, l.int("blocks"))
 			}
 		}
 		got, v := storedChain(t, path, difficulty)
@@ -333,7 +333,7 @@ func TestKillDuringSync(t *testing.T) {
 	src.setRate(1000)
 	p := startProcess(t, bin, args...)
 	adopted := p.waitLine(t, 60*time.Second, "chain valid: adopted")
-	if adopted.int("height") != length {
+	if adopted.int("blocks") != length {
 		t.Fatalf("last run adopted %v, want height %d", adopted, length)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -412,8 +412,8 @@ func TestChainFileRoundTrip(t *testing.T) {
 	// Import into a node with a store.
 	p := startProcess(t, bin, "-name", "a", "-host", "127.0.0.1", "-port", fmt.Sprint(port), "-peers", "127.0.0.1:1",
 		"-data", data, "-chain", realFile, "-log-format", "json")
-	if l := p.waitLine(t, 10*time.Second, "joining"); l.int("height") != len(real) {
-		t.Fatalf("node started from %s with height %d, want %d", realFile, l.int("height"), len(real))
+	if l := p.waitLine(t, 10*time.Second, "joining"); l.int("blocks") != len(real) {
+		t.Fatalf("node started from %s with %d blocks, want %d", realFile, l.int("blocks"), len(real))
 	}
 	// While it runs, the store is locked: export says so, and how to
 	// export from the running node, which works.
@@ -521,7 +521,7 @@ func TestChainFileRoundTrip(t *testing.T) {
 	var synced bool
 	eventually(t, 15*time.Second, "the lab's peer to sync the file's chain; output:\n"+tailOf(lab), func() bool {
 		for _, l := range lab.lines() {
-			if l["node"] == "lab-1" && l.msg() == "chain valid: adopted" && l.int("height") == 2 {
+			if l["node"] == "lab-1" && l.msg() == "chain valid: adopted" && l.int("blocks") == 2 {
 				synced = true
 			}
 		}
@@ -571,8 +571,8 @@ func TestStoreOnStart(t *testing.T) {
 	if warn["level"] != "warn" || warn.int("first_bad_height") != 6 || !strings.Contains(fmt.Sprint(warn["why"]), "block 6: hash does not match") {
 		t.Errorf("warning %v: want first_bad_height 6 and why", warn)
 	}
-	if joined.int("height") != 6 {
-		t.Errorf("joined with height %d, want the 6 valid blocks", joined.int("height"))
+	if joined.int("blocks") != 6 {
+		t.Errorf("joined with %d blocks, want the 6 valid blocks", joined.int("blocks"))
 	}
 	saved, _ := warn["saved_to"].(string)
 	tail, err := store.ReadFile(saved)
@@ -835,7 +835,7 @@ func BenchmarkRestartVersusFreshSync(b *testing.B) {
 				b.StopTimer()
 				cmd.Process.Signal(syscall.SIGTERM)
 				cmd.Wait()
-				if adopted.int("height") != length || (restart && adopted.int("fetched") != missed) {
+				if adopted.int("blocks") != length || (restart && adopted.int("fetched") != missed) {
 					b.Fatalf("%s: adopted %v, want height %d", name, adopted, length)
 				}
 				total += took.Seconds()
@@ -921,8 +921,8 @@ func TestStoreIgnoresPeersSpelling(t *testing.T) {
 			return ok
 		})
 		n.stop(t)
-		if joined.int("height") != len(blocks) {
-			t.Errorf("-peers %q: joined with height %d, want the stored %d\n%s", peers, joined.int("height"), len(blocks), out.String())
+		if joined.int("blocks") != len(blocks) {
+			t.Errorf("-peers %q: joined with height %d, want the stored %d\n%s", peers, joined.int("blocks"), len(blocks), out.String())
 		}
 		_, migrated := firstLine(jsonLines(t, out.String()), "chain database of the old naming folded in (kept as .migrated)")
 		if migrated != (i == 0) {

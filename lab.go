@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -34,8 +37,10 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	threads := fs.Int("mine-threads", 0, "the seed's mining threads (default: all cores)")
 	interval := fs.Duration("block-interval", 3*time.Second, "least time between two of the seed's blocks: it rests in between, so the demo moves at a readable pace (0: mine flat out)")
 	chainFile := fs.String("chain", "", "the seed starts from the chain in this chain file (as written by 'blockpeer export'), verified first at -difficulty")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logLevel := fs.String("log-level", "", "the nodes' own log lines on the console at this level: debug, info, warn or error (default: errors only; the lab prints one line per network event)")
 	logFormat := fs.String("log-format", "", "log format: console or json (default: console when stdout is a terminal)")
+	logFile := fs.String("log-file", "", "write every node's log lines (at -log-level, default debug) to this file, as JSON")
+	scenario := fs.String("scenario", "", "run the lab commands of this file (one a line, see 'help' in the lab) once the lab runs")
 	rest, err := parseAnywhere(fs, args)
 	if err != nil {
 		return err
@@ -49,10 +54,13 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	if *difficulty < 1 || *difficulty > 10 {
 		return fmt.Errorf("lab: -difficulty %d: want 1 to 10 (6 mines a block every few seconds)", *difficulty)
 	}
-	log, err := newLogger(out, *logLevel, *logFormat)
+	// The banner's first line comes before anything slow.
+	fmt.Fprintf(out, "\nblockpeer lab: starting %d nodes on 127.0.0.1, difficulty %d...\n", *nodes+1, *difficulty)
+	log, closeLog, err := labLogger(out, *logLevel, *logFormat, *logFile)
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	var seedChain []*chain.Block
 	if *chainFile != "" {
 		if seedChain, err = store.ReadFile(*chainFile); err != nil {
@@ -61,15 +69,17 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	}
 	l, err := lab.New(lab.Config{
 		Nodes: *nodes, BasePort: *basePort, Difficulty: *difficulty, MineThreads: *threads, BlockInterval: *interval,
-		Prefix: "lab-", Log: log, SeedChain: seedChain,
+		Prefix: "lab-", Log: log, SeedChain: seedChain, Console: out,
 	})
 	if err != nil {
 		return err
 	}
 	page := "(none)"
 	if *httpAddr != "" {
-		stop, url, err := startStatusServer(*httpAddr, l.Nodes, log)
+		h := status.HandlerWith(nil, status.Options{Nodes: labSources(l), Lab: l.Handler()})
+		stop, url, err := serveStatus(*httpAddr, h, log)
 		if err != nil {
+			l.Close()
 			return err
 		}
 		defer stop()
@@ -80,11 +90,107 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 		seedRole = fmt.Sprintf("seed (serves the %d blocks of %s and mines on top)", len(seedChain), *chainFile)
 	}
 	printLabBanner(out, l, *difficulty, seedRole, page)
-	return l.Run(ctx)
+	var script io.Reader
+	if *scenario != "" {
+		f, err := os.Open(*scenario)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("lab -scenario: %w", err)
+		}
+		defer f.Close()
+		script = f
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if script != nil {
+		go func() {
+			time.Sleep(100 * time.Millisecond) // Run has started the nodes
+			if err := l.RunScript(runCtx, script, out); err != nil && runCtx.Err() == nil {
+				fmt.Fprintf(out, "scenario %s: %v\n", *scenario, err)
+			}
+		}()
+	}
+	if isTerminal(os.Stdin) {
+		go labConsole(runCtx, l, os.Stdin, out)
+	}
+	return l.Run(runCtx)
+}
+
+// labSources lists the lab's nodes for the status page, as they are at
+// each request (the lab adds nodes as it runs).
+func labSources(l *lab.Lab) func() []status.Source {
+	return func() []status.Source {
+		srcs := l.Sources()
+		out := make([]status.Source, len(srcs))
+		for i, s := range srcs {
+			out[i] = s
+		}
+		return out
+	}
+}
+
+// labConsole runs the commands typed on the lab's terminal. What a
+// command does is told in the lab's story; help and errors are printed.
+func labConsole(ctx context.Context, l *lab.Lab, in io.Reader, out io.Writer) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		msg, err := l.Do(ctx, line)
+		switch {
+		case err != nil:
+			fmt.Fprintf(out, "  %v\n", err)
+		case line == "help":
+			fmt.Fprintln(out, msg)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// labLogger is the nodes' logger: on the console at -log-level (errors
+// only when it is not given), and into -log-file at -log-level (debug
+// when not given).
+func labLogger(out io.Writer, level, format, file string) (zerolog.Logger, func(), error) {
+	consoleLevel := level
+	if consoleLevel == "" {
+		consoleLevel = "error"
+	}
+	console, err := newLogger(out, consoleLevel, format)
+	if err != nil {
+		return console, func() {}, err
+	}
+	if file == "" {
+		return console, func() {}, nil
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return console, func() {}, fmt.Errorf("lab -log-file: %w", err)
+	}
+	fileLevel := zerolog.DebugLevel
+	if level != "" {
+		fileLevel, _ = zerolog.ParseLevel(level) // newLogger checked it
+	}
+	cl, _ := zerolog.ParseLevel(consoleLevel)
+	both := zerolog.MultiLevelWriter(
+		&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: logWriter(out, format)}, Level: cl},
+		&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: f}, Level: fileLevel})
+	return zerolog.New(both).Level(min(cl, fileLevel)).With().Timestamp().Logger(), func() { f.Close() }, nil
+}
+
+// logWriter is what newLogger writes to out through, for a format it
+// accepted: console lines on a terminal (or when asked), JSON otherwise.
+func logWriter(out io.Writer, format string) io.Writer {
+	f, ok := out.(*os.File)
+	terminal := ok && isTerminal(f)
+	if format == "console" || (format == "" && terminal) {
+		return zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000", NoColor: !terminal}
+	}
+	return out
 }
 
 func printLabBanner(out io.Writer, l *lab.Lab, difficulty int, seedRole, page string) {
-	fmt.Fprintf(out, "\nblockpeer lab: %d nodes on 127.0.0.1, difficulty %d\n\n", len(l.Nodes), difficulty)
+	fmt.Fprintf(out, "blockpeer lab: %d nodes on 127.0.0.1, difficulty %d\n\n", len(l.Nodes), difficulty)
 	for i, n := range l.Nodes {
 		role := "peer (joins through the seed)"
 		if i == 0 {
@@ -97,28 +203,33 @@ func printLabBanner(out io.Writer, l *lab.Lab, difficulty int, seedRole, page st
 	fmt.Fprintf(out, "  join it:      go run . -port 9000 -name me -peers %s -difficulty %d\n", seed, difficulty)
 	fmt.Fprintf(out, "  talk to it:   nc -u 127.0.0.1 %d   then type  {\"type\":\"STATS\"}  or  {\"type\":\"GET_BLOCK\",\"height\":0}\n", l.Seed.Port())
 	fmt.Fprintf(out, "  give a word:  echo '{\"type\":\"NEW_WORD\",\"word\":\"hello\"}' | nc -u -w1 127.0.0.1 %d\n", l.Seed.Port())
+	fmt.Fprintf(out, "  scenarios:    type help here, or use the page's buttons (add, stop, partition, heal, liar, loss, delay, word)\n")
 	fmt.Fprintf(out, "  stop:         Ctrl-C\n\n")
 }
 
 // startStatusServer listens on addr (failing at once if it is taken) and
 // serves the status page; stop shuts it down.
 func startStatusServer(addr string, nodes []*peer.Node, log zerolog.Logger) (stop func(), url string, err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("status page on %s: %w (choose another with -http)", addr, err)
-	}
 	sources := make([]status.Source, len(nodes))
 	for i, n := range nodes {
 		sources[i] = n
 	}
-	srv := &http.Server{Handler: status.Handler(sources), ReadHeaderTimeout: 5 * time.Second}
+	return serveStatus(addr, status.Handler(sources), log)
+}
+
+// serveStatus serves h on addr.
+func serveStatus(addr string, h http.Handler, log zerolog.Logger) (stop func(), url string, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("status page on %s: %w (choose another with -http)", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("status page stopped")
 		}
 	}()
 	url = "http://" + ln.Addr().String() + "/"
-	log.Info().Str("url", url).Msg("status page")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()

@@ -402,8 +402,8 @@ func TestRunNodeEndToEnd(t *testing.T) {
 		if !ok {
 			t.Fatalf("node %s logged no joining line", name)
 		}
-		if j.int("height") != 0 || j["node"] != name || j["level"] != "info" {
-			t.Errorf("node %s: joining line %v, want height 0", name, j)
+		if j.int("blocks") != 0 || j["node"] != name || j["level"] != "info" {
+			t.Errorf("node %s: joining line %v, want blocks 0", name, j)
 		}
 		if _, ok := firstLine(lines, "stopped"); !ok {
 			t.Errorf("node %s logged no stopped line", name)
@@ -436,13 +436,13 @@ func TestRunNodeEndToEnd(t *testing.T) {
 		return ok
 	})
 	a2.stop(t)
-	if joined.int("height") <= 0 {
-		t.Errorf("restarted a joined with height %d: the chain was not kept in %s", joined.int("height"), dir)
+	if joined.int("blocks") <= 0 {
+		t.Errorf("restarted a joined with %d blocks: the chain was not kept in %s", joined.int("blocks"), dir)
 	}
 	if db2, _ := firstLine(jsonLines(t, outA2.String()), "chain database"); db2["path"] != db["path"] {
 		t.Errorf("restarted a opened %v, want %v", db2["path"], db["path"])
 	}
-	t.Logf("restarted a joined with height %d", joined.int("height"))
+	t.Logf("restarted a joined with %d blocks", joined.int("blocks"))
 }
 
 // tail returns the last n lines of s.
@@ -471,7 +471,7 @@ func TestRunLab(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- runLab(ctx, []string{"-nodes", "1", "-base-port", "0", "-http", "127.0.0.1:0", "-difficulty", "5",
-			"-mine-threads", "1", "-log-format", "json"}, out)
+			"-mine-threads", "1", "-log-format", "json", "-log-level", "info"}, out)
 	}()
 	stopped := false
 	stop := func() {

@@ -115,7 +115,7 @@ func runShell(ctx context.Context, args []string, in *os.File, out, errOut io.Wr
 	}
 	defer c.Close()
 	fd := int(in.Fd())
-	if !term.IsTerminal(fd) {
+	if !isTerminal(in) {
 		return c.Shell(client.PipeLines(in), out, errOut, t.options(), false)
 	}
 	// A line is read in raw mode (for editing); commands run in the
@@ -196,3 +196,7 @@ func runTool(ctx context.Context, name string, args []string) error {
 	fmt.Fprintf(os.Stderr, "blockpeer %s: %v\n", name, err)
 	return exitStatus(1)
 }
+
+// isTerminal reports whether f is a terminal (the one check for it: the
+// shell's line editing, the lab's console, colours in the log).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -93,7 +93,7 @@ func TestAsk(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"stats"}, []string{"height  30 blocks (top is block 29)", "hash    " + short(top.Hash)}},
+		{[]string{"stats"}, []string{"chain  30 blocks, top #29", "hash   " + short(top.Hash)}},
 		{[]string{"get", "5"}, []string{"block 5 from " + addr, "messages   \"tools 5\"", "hash       " + short(blocks[5].Hash),
 			"computed   " + short(blocks[5].Hash) + " (on top of block 4, " + short(blocks[4].Hash) + ")", "valid      yes, at difficulty 2"}},
 		{[]string{"-full-hash", "get", "0"}, []string{"hash       " + blocks[0].Hash, "genesis: no previous hash"}},
@@ -209,7 +209,7 @@ func TestShellFromPipe(t *testing.T) {
 	if err == nil || err.Error() != "1 command(s) failed" {
 		t.Errorf("shell: %v, want 1 command(s) failed", err)
 	}
-	for _, w := range []string{"chain [FROM [TO]]", "height  30 blocks (top is block 29)", "block 2 from " + addr,
+	for _, w := range []string{"chain [FROM [TO]]", "chain  30 blocks, top #29", "block 2 from " + addr,
 		"valid      yes, at difficulty 2", `"type":"STATS_REPLY","height":30,"hash":"` + blocks[29].Hash + `"`} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("shell output lacks %q", w)

@@ -31,7 +31,7 @@ var ErrInvalid = errors.New("does not verify")
 
 // Help lists the commands of ask and shell.
 const Help = `commands:
-  stats                 the peer's chain: height (number of blocks) and top hash
+  stats                 the peer's chain: its number of blocks, its top block's index and hash
   get N                 block N, its hash recomputed and checked at -difficulty
   chain [FROM [TO]]     fetch blocks FROM..TO (default: the whole chain) pipelined, verify them
   gossip                send a GOSSIP advertising this client, print the GOSSIP_REPLY
@@ -135,10 +135,10 @@ func (c *Client) cmdStats(out io.Writer, opt Options) error {
 	fmt.Fprintf(out, "%s answered in %s\n", r.packet.From, fmtDur(r.Latency))
 	tw := table(out)
 	if s.HasChain() {
-		fmt.Fprintf(tw, "  height\t%d blocks (top is block %d)\n", s.Height, s.Height-1)
+		fmt.Fprintf(tw, "  chain\t%d blocks, top #%d\n", s.Height, s.Height-1)
 		fmt.Fprintf(tw, "  hash\t%s\n", opt.hash(s.Hash))
 	} else {
-		fmt.Fprintf(tw, "  height\t0: no chain\n")
+		fmt.Fprintf(tw, "  chain\tno blocks\n")
 		fmt.Fprintf(tw, "  reply\t%s\n", strings.TrimSpace(string(r.packet.Data)))
 	}
 	return tw.Flush()

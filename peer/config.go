@@ -45,6 +45,11 @@ type Config struct {
 	// until this long has passed before mining the next (the lab uses it
 	// so that a demo shows blocks at a readable pace). 0: no pause.
 	MinBlockInterval time.Duration
+
+	// OnEvent, when set, is called with every Event (see events.go), on
+	// the node's event loop: it must return at once (hand the event to a
+	// buffered channel, say) and must not call the node.
+	OnEvent func(Event)
 }
 
 func (c *Config) check() error {

@@ -27,7 +27,7 @@ func (n *Node) keepVerified(s *syncRun) {
 		return
 	}
 	s.kept = len(blocks)
-	n.log.Debug().Int("height", n.chain.Height()).Int("kept", len(blocks)-k).Msg("sync: verified blocks stored")
+	n.log.Debug().Int("blocks", n.chain.Height()).Int("kept", len(blocks)-k).Msg("sync: verified blocks stored")
 	n.restartMining()
 }
 

@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -14,9 +15,11 @@ import (
 
 // mining is the miner goroutine working on one template.
 type mining struct {
-	cancel context.CancelFunc
-	tmpl   miner.Template
-	words  int // how many queued words the template uses
+	cancel  context.CancelFunc
+	tmpl    miner.Template
+	words   int       // how many queued words the template uses
+	started time.Time // for the hash rate: time spent mining
+	hashes  uint64    // the node's hash count when it started
 }
 
 // restartMining (re)starts the miner on top of our tip, if mining is on.
@@ -47,7 +50,7 @@ func (n *Node) restartMining() {
 		Difficulty: n.cfg.Difficulty,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n.miner = &mining{cancel: cancel, tmpl: t, words: len(words)}
+	n.miner = &mining{cancel: cancel, tmpl: t, words: len(words), started: now, hashes: n.hashes.Load()}
 	calls, done := n.calls, n.done
 	go func() {
 		b, err := miner.Search(ctx, t, n.cfg.MineThreads, &n.hashes)
@@ -85,6 +88,7 @@ func (n *Node) onMinerError(err error) {
 func (n *Node) stopMining() {
 	if n.miner != nil {
 		n.miner.cancel()
+		n.rate.stopped(n.cfg.Now().Sub(n.miner.started), n.hashes.Load()-n.miner.hashes)
 		n.miner = nil
 	}
 }
@@ -109,11 +113,27 @@ func (n *Node) addMined(b *chain.Block, words int) {
 	n.words = n.words[words:]
 	n.stats.Mined++
 	n.lastMined = n.cfg.Now()
-	n.log.Info().Int("height", b.Height).Str("hash", chain.ShortHash(b.Hash)).Strs("messages", b.Messages).
+	n.log.Info().Int("top", b.Height).Int("blocks", b.Height+1).Str("hash", chain.ShortHash(b.Hash)).Strs("messages", b.Messages).
 		Int("peers", n.members.Len()).Msg("mined a block: announcing")
+	prev := ""
+	if b.Height > 0 {
+		prev = n.chain.HashAt(b.Height - 1)
+	}
+	n.emit(Event{Time: n.lastMined, Kind: EventMined, Blocks: b.Height + 1, Hash: b.Hash, Prev: prev, Index: b.Height,
+		By: b.MinedBy, Words: b.Messages, Text: fmt.Sprintf("mined #%d %s %q", b.Height, chain.ShortHash(b.Hash), b.Messages)})
+	n.obs.tip, n.obs.tipAt = b.Hash, n.lastMined // told as mined, not again as a tip
+	held := make(map[netip.AddrPort]heldTip, n.members.Len())
 	for _, m := range n.members.All() {
 		n.send(m.Addr, protocol.Announce{Block: b})
+		if m.Height == b.Height && m.Hash == prev && !m.ReportedAt.IsZero() {
+			// It was on our chain (or had none, for our genesis): with
+			// this block it holds ours.
+			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.lastMined}
+		} else if t, ok := n.heldTips[m.Addr]; ok && t.Hash == prev {
+			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.lastMined}
+		}
 	}
+	n.heldTips = held
 	n.restartMining()
 }
 
@@ -151,9 +171,40 @@ func (n *Node) onNewWord(from netip.AddrPort, word string) {
 	default:
 		n.words = append(n.words, word)
 		n.log.Info().Str("word", word).Int("queued", len(n.words)).Msg("NEW_WORD queued")
+		n.emit(Event{Kind: EventWord, Blocks: n.chain.Height(), Peer: from.String(), Words: []string{word},
+			Text: fmt.Sprintf("NEW_WORD %q queued (%d waiting)", word, len(n.words))})
 		if n.miner != nil && n.mineAt.IsZero() && n.miner.words < chain.MaxMessages &&
 			blockFits(n.miner.tmpl.Height, n.miner.tmpl.Timestamp, n.cfg.Name, n.words[:n.miner.words+1]) {
 			n.restartMining() // put it in the block being mined (when it fits there)
 		}
 	}
+}
+
+// heldTip is a peer's chain as we infer it: it was on our chain and we
+// ANNOUNCEd our next block to it.
+type heldTip struct {
+	Height int
+	Hash   string
+	At     time.Time
+}
+
+// SetMining turns the miner on or off, with minInterval as its
+// MinBlockInterval (the lab gives a second node a miner for a
+// partition). A node without a chain mines a genesis only if it was
+// configured to.
+func (n *Node) SetMining(ctx context.Context, on bool, minInterval time.Duration) error {
+	return n.do(ctx, func() {
+		n.cfg.MinBlockInterval = max(minInterval, 0)
+		if n.cfg.Mine == on {
+			return
+		}
+		n.cfg.Mine = on
+		n.mineAt = time.Time{}
+		if on {
+			n.log.Info().Msg("miner on")
+		} else {
+			n.log.Info().Msg("miner off")
+		}
+		n.restartMining()
+	})
 }

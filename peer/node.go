@@ -6,6 +6,7 @@ package peer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
@@ -57,9 +58,13 @@ type Node struct {
 	mineAt    time.Time     // when a paced miner starts again (zero: not waiting)
 	hashes    atomic.Uint64 // hashes tried by the miner, ever
 
-	rateAt     time.Time // hash rate sampling, for Status
-	rateHashes uint64
-	hashRate   float64
+	rate hashWindow // hash rate over the last seconds, for Status
+
+	events   []Event              // the last eventRing events, for Status
+	eventSeq uint64               // the last event's Seq
+	obs      observed             // what observe saw last
+	bansSeen map[string]time.Time // bans already told as events, by address
+	heldTips map[netip.AddrPort]heldTip
 
 	offenders *offenderTable // misbehaving peers: scores, bans, warnings
 	replies   *rateLimiter   // replies per destination
@@ -146,7 +151,8 @@ func (n *Node) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			n.log.Info().Int("height", n.chain.Height()).Msg("stopped")
+			n.log.Info().Int("blocks", n.chain.Height()).Msg("stopped")
+			n.emit(Event{Kind: EventStopped, Blocks: n.chain.Height(), Text: "stopped with " + blocksWord(n.chain.Height())})
 			return nil
 		case p, ok := <-packets:
 			if !ok {
@@ -165,8 +171,11 @@ func (n *Node) Run(ctx context.Context) error {
 // calls it, then handle for each datagram and tick every Timings.Tick; the
 // simulator (Sim) drives the same three on virtual time.
 func (n *Node) start(now time.Time) {
-	n.log.Info().Str("addr", n.cfg.Advertise.String()).Int("height", n.chain.Height()).
+	n.log.Info().Str("addr", n.cfg.Advertise.String()).Int("blocks", n.chain.Height()).
 		Int("seeds", len(n.cfg.Seeds)).Int("difficulty", n.cfg.Difficulty).Msg("joining")
+	n.obs.tip, n.obs.tipAt = n.chain.TipHash(), now
+	n.emit(Event{Time: now, Kind: EventJoined, Blocks: n.chain.Height(), Hash: n.chain.TipHash(),
+		Text: "joined at " + n.cfg.Advertise.String() + " with " + blocksWord(n.chain.Height())})
 	n.gossipRound(now)
 	n.nextConsensus = now.Add(n.cfg.Timings.JoinDelay)
 	n.nextExpire = now.Add(time.Second)
@@ -218,7 +227,8 @@ func (n *Node) tick(now time.Time) {
 	if !now.Before(n.nextConsensus) {
 		n.startConsensus(now, "timer")
 	}
-	if n.cfg.Mine {
+	defer n.observe(now)
+	if n.cfg.Mine || n.miner != nil {
 		n.sampleHashRate(now)
 		if n.miner == nil && !n.mineAt.IsZero() && !now.Before(n.mineAt) {
 			n.restartMining()
@@ -232,6 +242,7 @@ func (n *Node) tick(now time.Time) {
 // our own requests, from the exact address asked, are offences (see
 // noteSync).
 func (n *Node) handle(p Packet, now time.Time) {
+	defer n.observe(now)
 	n.stats.Received++
 	if n.offenders.Banned(p.From, now) {
 		n.stats.Dropped++
@@ -329,6 +340,8 @@ func (n *Node) learn(addr netip.AddrPort, name string, proven bool, size int, no
 		ev = n.log.Debug() // perhaps nobody: found when it answers
 	}
 	ev.Str("peer", addr.String()).Str("name", m.Name).Bool("proven", m.Proven).Int("peers", n.members.Len()).Msg("peer found")
+	n.emit(Event{Time: now, Kind: EventPeerFound, Blocks: n.chain.Height(), Peer: addr.String(),
+		Text: fmt.Sprintf("found %s (%s): %d peers", m.Name, addr, n.members.Len())})
 	return m, true
 }
 
@@ -439,6 +452,8 @@ func (n *Node) expirePeers(now time.Time) {
 	for _, m := range n.members.Expire(now, n.cfg.Timings.PeerTimeout) {
 		n.log.Info().Str("peer", m.Addr.String()).Str("name", m.Name).
 			Dur("silent", now.Sub(m.LastSeen).Round(time.Second)).Int("peers", n.members.Len()).Msg("peer dropped: silent")
+		n.emit(Event{Time: now, Kind: EventPeerDropped, Blocks: n.chain.Height(), Peer: m.Addr.String(),
+			Text: fmt.Sprintf("dropped %s (%s): silent for %s", m.Name, m.Addr, now.Sub(m.LastSeen).Round(time.Second))})
 	}
 }
 

@@ -17,6 +17,11 @@ func (n *Node) offend(addr netip.AddrPort, points float64, what string, err erro
 	o := n.offenders.Add(addr, points, now)
 	if o.Banned {
 		n.stats.Bans++
+		why := what
+		if err != nil {
+			why += ": " + err.Error()
+		}
+		n.noteBan(addr, why, now) // before it leaves the table: the event names it
 		if m := n.members.Remove(addr); m != nil {
 			n.log.Debug().Str("peer", addr.String()).Msg("banned peer removed from the peer table")
 		}

@@ -60,7 +60,7 @@ func (n *Node) hint(now time.Time, why string) {
 	}
 	if n.startConsensus(now, why) {
 		n.lastHint = now
-		n.log.Info().Str("why", why).Int("our_height", n.chain.Height()).Msg("consensus: round started early")
+		n.log.Info().Str("why", why).Int("our_blocks", n.chain.Height()).Msg("consensus: round started early")
 	}
 }
 
@@ -105,7 +105,7 @@ func (n *Node) pumpRound(now time.Time) {
 		g := groups[0]
 		ev = ev.Int("tallest", g.Height).Str("hash", chain.ShortHash(g.Hash)).Int("backers", len(g.Backers)).Bool("proven", r.Proven(g.Key))
 	}
-	ev.Int("our_height", n.chain.Height()).Msg("consensus: replies in")
+	ev.Int("our_blocks", n.chain.Height()).Msg("consensus: replies in")
 	if zeros := r.OtherDifficulty(); zeros > 0 && zeros != n.warnedZeros {
 		n.warnedZeros = zeros
 		n.log.Error().Msgf("every peer's chain has valid hashes with %d trailing zeros, but -difficulty is %d: "+
@@ -124,7 +124,7 @@ func (n *Node) follow(g consensus.Group, ok bool, now time.Time) {
 			if n.chain.Height() == 0 {
 				n.log.Info().Msg("consensus: no peer reports a chain yet")
 			} else {
-				n.log.Info().Int("height", n.chain.Height()).Str("tip", chain.ShortHash(n.chain.TipHash())).
+				n.log.Info().Int("blocks", n.chain.Height()).Str("tip", chain.ShortHash(n.chain.TipHash())).
 					Msg("consensus: we hold the tallest valid chain")
 			}
 		}
@@ -137,14 +137,14 @@ func (n *Node) follow(g consensus.Group, ok bool, now time.Time) {
 			s.AddBackers(g.Backers)
 			return
 		case g.Height < t.Height || g.Height == t.Height && len(g.Backers) <= len(s.Backers()):
-			n.log.Debug().Int("height", g.Height).Msg("consensus: chose a chain no better than the one being fetched")
+			n.log.Debug().Int("blocks", g.Height).Msg("consensus: chose a chain no better than the one being fetched")
 			return
 		}
-		n.log.Info().Int("height", g.Height).Int("was", t.Height).Msg("sync: a better chain takes over")
+		n.log.Info().Int("blocks", g.Height).Int("was", t.Height).Msg("sync: a better chain takes over")
 		n.sync = nil
 		n.keepVerified(s)
 	}
-	n.log.Info().Int("height", g.Height).Str("hash", chain.ShortHash(g.Hash)).Stringer("backers", addrList(g.Backers)).
+	n.log.Info().Int("blocks", g.Height).Str("hash", chain.ShortHash(g.Hash)).Stringer("backers", addrList(g.Backers)).
 		Bool("proven", n.round != nil && n.round.Proven(g.Key)).Msg("consensus: chose chain")
 	cfg := consensus.DefaultSyncConfig(n.cfg.Difficulty)
 	cfg.RequestTimeout = n.cfg.Timings.RequestTimeout
@@ -271,7 +271,7 @@ func (n *Node) adopt(s *syncRun, now time.Time) {
 	n.stats.Adopted++
 	took := now.Sub(s.started)
 	n.lastSync = &SyncResult{Height: n.chain.Height(), ForkPoint: from, Fetched: len(blocks), Requests: s.requests, Seconds: took.Seconds()}
-	n.log.Info().Int("height", n.chain.Height()).Str("tip", chain.ShortHash(n.chain.TipHash())).Int("fork_point", from).
+	n.log.Info().Int("blocks", n.chain.Height()).Str("tip", chain.ShortHash(n.chain.TipHash())).Int("fork_point", from).
 		Int("fetched", len(blocks)).Int("requests", s.requests).Dur("took", took.Round(time.Millisecond)).
 		Float64("blocks_per_s", oneDecimal(float64(len(blocks))/max(took.Seconds(), 1e-3))).Bool("moved", s.Moved()).
 		Msg("chain valid: adopted")
@@ -294,20 +294,20 @@ func (n *Node) onAnnounce(from netip.AddrPort, b *chain.Block, now time.Time) {
 		if err := n.chain.Append(b); err != nil {
 			// Well-formed but not on our tip: a block of another fork,
 			// or a forged one; consensus decides between forks.
-			n.log.Debug().Err(err).Str("from", from.String()).Int("height", b.Height).Msg("ANNOUNCE does not link to our tip: ignored")
+			n.log.Debug().Err(err).Str("from", from.String()).Int("top", b.Height).Msg("ANNOUNCE does not link to our tip: ignored")
 			return
 		}
 		n.stats.BlocksAnnouncedAdded++
 		if m := n.members.Get(from); m != nil {
 			m.Height, m.Hash, m.ReportedAt = b.Height+1, b.Hash, now
 		}
-		n.log.Info().Int("height", b.Height).Str("hash", chain.ShortHash(b.Hash)).Str("minedBy", b.MinedBy).
+		n.log.Info().Int("top", b.Height).Int("blocks", b.Height+1).Str("hash", chain.ShortHash(b.Hash)).Str("minedBy", b.MinedBy).
 			Str("from", from.String()).Msg("announced block added")
 		n.restartMining()
 	case b.Height > h:
 		n.hint(now, fmt.Sprintf("ANNOUNCE of block %d from %s", b.Height, from))
 	default:
-		n.log.Debug().Int("height", b.Height).Int("our_height", h).Msg("ANNOUNCE below our tip ignored")
+		n.log.Debug().Int("top", b.Height).Int("our_blocks", h).Msg("ANNOUNCE below our tip ignored")
 	}
 }
 

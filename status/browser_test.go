@@ -207,7 +207,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("start chromium: %v\nbrowser output:\n%s", err, browserOut.String())
 	}
 	navCtx, cancelNav := context.WithTimeout(ctx, 20*time.Second)
-	err := chromedp.Do(navCtx, chromedp.Navigate(srv.URL+"/"))
+	err := chromedp.Do(navCtx, chromedp.Navigate(srv.URL+"/#node-0"))
 	cancelNav()
 	if err != nil {
 		t.Fatalf("open the page: %v", err)
@@ -256,6 +256,38 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("back to node 0: %v", err)
 	}
 	shot(t, ctx, dir, "status.png", os.Getenv("BLOCKPEER_SCREENSHOT"))
+
+	// A single node's page shows the network as it knows it: itself and
+	// the peers it knows, with their chains.
+	one := httptest.NewServer(Handler([]Source{lab.nodes[1]}))
+	defer one.Close()
+	navCtx, cancelNav = context.WithTimeout(ctx, 20*time.Second)
+	err = chromedp.Do(navCtx, chromedp.Navigate(one.URL+"/"))
+	cancelNav()
+	if err != nil {
+		t.Fatalf("open the single node's page: %v", err)
+	}
+	type graph struct {
+		Own, Others, WithChain int
+		Visible                bool
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var g graph
+	for {
+		g, err = chromedp.Run(ctx, chromedp.Evaluate[graph](`(() => {
+			const n = Array.from(document.querySelectorAll("#graph g.gnode"));
+			const p = document.getElementById("panel-net");
+			return { Own: n.filter((x) => x.classList.contains("lab")).length, Others: n.filter((x) => x.classList.contains("ext")).length,
+				WithChain: n.filter((x) => Number(x.dataset.blocks) > 0).length, Visible: !!p && !p.hidden };
+		})()`))
+		if err == nil && g.Visible && g.Own == 1 && g.Others == 2 && g.WithChain == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("single node's network view: %+v (%v), want itself and its 2 peers, all with a chain", g, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // shot saves a full-page PNG screenshot into dir and, if extra is set, there too.

@@ -4,9 +4,15 @@
 //
 // Routes (GET and HEAD only):
 //
-//	/                 the page (HTML, CSS and a little JavaScript, all embedded)
+//	/                 the page (HTML, CSS and JavaScript, all embedded): the network
+//	                  view (the nodes as a graph, the chain strip, blocks over time,
+//	                  the events) and one tab per node
 //	/api/status       {"nodes":[status, ...]}, one entry per node, in order
 //	/api/blocks       ?node=I&from=H&limit=N: a JSON array of blocks, ascending
+//	/api/chains       ?limit=N: {"nodes":[{"index":I,"blocks":[...]}]}, each node's
+//	                  latest N blocks (default 12, at most 50), ascending
+//	/api/lab/...      the lab's events and controls, when the lab serves the page
+//	                  (see package lab)
 //
 // /api/blocks defaults to node 0 and, without from, to the latest limit
 // blocks; limit defaults to 20 and is capped at 200. Bad parameters get a
@@ -77,13 +83,26 @@ type StatusResponse struct {
 }
 
 type handler struct {
-	nodes []Source
+	list  func() []Source
 	index []byte    // the page
 	mod   time.Time // when the handler was made: the page's Last-Modified
 }
 
+// Options are the extras of a page beyond a fixed list of nodes.
+type Options struct {
+	// Nodes, when set, lists the nodes at each request (a lab adds
+	// nodes as it runs); it overrides Handler's nodes.
+	Nodes func() []Source
+	// Lab, when set, serves /api/lab/ (the lab's events and controls):
+	// the page then shows the lab's event feed and its control buttons.
+	Lab http.Handler
+}
+
 // Handler returns the status page and its API for nodes.
-func Handler(nodes []Source) http.Handler {
+func Handler(nodes []Source) http.Handler { return HandlerWith(nodes, Options{}) }
+
+// HandlerWith is Handler with options.
+func HandlerWith(nodes []Source, opt Options) http.Handler {
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -92,15 +111,24 @@ func Handler(nodes []Source) http.Handler {
 	if err != nil {
 		panic(err)
 	}
-	h := &handler{nodes: append([]Source(nil), nodes...), index: index, mod: time.Now()}
+	fixed := append([]Source(nil), nodes...)
+	h := &handler{list: func() []Source { return fixed }, index: index, mod: time.Now()}
+	if opt.Nodes != nil {
+		h.list = opt.Nodes
+	}
 	files := http.FileServerFS(static)
 	mux := http.NewServeMux()
 	// A "GET" pattern matches HEAD too; other methods get a 405.
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.Handle("GET /app.js", files)
+	mux.Handle("GET /net.js", files)
 	mux.Handle("GET /style.css", files)
 	mux.HandleFunc("GET /api/status", h.status)
 	mux.HandleFunc("GET /api/blocks", h.blocks)
+	mux.HandleFunc("GET /api/chains", h.chains)
+	if opt.Lab != nil {
+		mux.Handle("/api/lab/", opt.Lab)
+	}
 	return secure(mux)
 }
 
@@ -126,9 +154,10 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 // status answers /api/status: every node is asked at once, each bounded by
 // callTimeout; a node that fails is listed with its error.
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	resp := StatusResponse{Nodes: make([]NodeStatus, len(h.nodes))}
+	nodes := h.list()
+	resp := StatusResponse{Nodes: make([]NodeStatus, len(nodes))}
 	var wg sync.WaitGroup
-	for i, src := range h.nodes {
+	for i, src := range nodes {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
 			defer cancel()
@@ -146,6 +175,9 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 			if ns.Peers == nil {
 				ns.Peers = []peer.PeerStatus{}
 			}
+			if ns.Events == nil {
+				ns.Events = []peer.Event{}
+			}
 			resp.Nodes[i] = ns
 		})
 	}
@@ -156,9 +188,10 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 // blocks answers /api/blocks?node=I&from=H&limit=N.
 func (h *handler) blocks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	nodes := h.list()
 	node, err := intParam(q.Get("node"), "node", 0)
-	if err == nil && (node < 0 || node >= len(h.nodes)) {
-		err = fmt.Errorf("node %d out of range: there are %d nodes (0..%d)", node, len(h.nodes), len(h.nodes)-1)
+	if err == nil && (node < 0 || node >= len(nodes)) {
+		err = fmt.Errorf("node %d out of range: there are %d nodes (0..%d)", node, len(nodes), len(nodes)-1)
 	}
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, err.Error())
@@ -186,7 +219,7 @@ func (h *handler) blocks(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
 	defer cancel()
-	src := h.nodes[node]
+	src := nodes[node]
 	if from < 0 { // the latest blocks
 		height, err := heightOf(ctx, src)
 		if err != nil {
@@ -209,6 +242,64 @@ func (h *handler) blocks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, r, http.StatusOK, blocks)
+}
+
+// ChainBlock is a block of /api/chains: enough to draw the chain strip.
+type ChainBlock struct {
+	Height   int      `json:"height"`
+	Hash     string   `json:"hash"`
+	MinedBy  string   `json:"minedBy"`
+	Messages []string `json:"messages"`
+}
+
+// NodeChain is one node's entry of /api/chains.
+type NodeChain struct {
+	Index  int          `json:"index"`
+	Blocks []ChainBlock `json:"blocks"`
+	Error  string       `json:"error,omitempty"`
+}
+
+// chains answers /api/chains?limit=N: every node's latest blocks.
+func (h *handler) chains(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r.URL.Query().Get("limit"), "limit", 12)
+	if err == nil && limit < 1 {
+		err = fmt.Errorf("limit %d: must be at least 1", limit)
+	}
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit = min(limit, 50)
+	nodes := h.list()
+	resp := struct {
+		Nodes []NodeChain `json:"nodes"`
+	}{Nodes: make([]NodeChain, len(nodes))}
+	var wg sync.WaitGroup
+	for i, src := range nodes {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+			defer cancel()
+			nc := NodeChain{Index: i, Blocks: []ChainBlock{}}
+			height, err := heightOf(ctx, src)
+			var blocks []chain.Block
+			if err == nil {
+				blocks, err = src.Blocks(ctx, max(0, height-limit), limit)
+			}
+			if err != nil {
+				nc.Error = errText(err)
+			}
+			for _, b := range blocks {
+				msgs := b.Messages
+				if msgs == nil {
+					msgs = []string{}
+				}
+				nc.Blocks = append(nc.Blocks, ChainBlock{Height: b.Height, Hash: b.Hash, MinedBy: b.MinedBy, Messages: msgs})
+			}
+			resp.Nodes[i] = nc
+		})
+	}
+	wg.Wait()
+	writeJSON(w, r, http.StatusOK, resp)
 }
 
 func heightOf(ctx context.Context, src Source) (int, error) {

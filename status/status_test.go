@@ -365,7 +365,7 @@ func TestPage(t *testing.T) {
 		}
 	}
 	assets := map[string]string{"/": page}
-	for path, ct := range map[string]string{"/app.js": "javascript", "/style.css": "text/css"} {
+	for path, ct := range map[string]string{"/app.js": "javascript", "/net.js": "javascript", "/style.css": "text/css"} {
 		res, body := get(t, h, "GET", path)
 		if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), ct) {
 			t.Errorf("%s: %d %q", path, res.StatusCode, res.Header.Get("Content-Type"))
@@ -373,6 +373,7 @@ func TestPage(t *testing.T) {
 		assets[path] = string(body)
 	}
 	for path, text := range assets {
+		text = strings.ReplaceAll(text, `"http://www.w3.org/2000/svg"`, "") // the SVG namespace: a name, fetched by nobody
 		if strings.Contains(text, "http://") || strings.Contains(text, "https://") {
 			t.Errorf("%s refers to an external http(s) address", path)
 		}
@@ -382,15 +383,63 @@ func TestPage(t *testing.T) {
 	}
 	// Untrusted strings only ever reach the DOM as text.
 	js := assets["/app.js"]
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
-		if strings.Contains(js, bad) {
-			t.Errorf("app.js uses %s", bad)
+	for _, file := range []string{"/app.js", "/net.js"} {
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+			if strings.Contains(assets[file], bad) {
+				t.Errorf("%s uses %s", file, bad)
+			}
+		}
+	}
+	for _, id := range []string{`"graph"`, `"strip"`, `"heights"`, `"feed"`, `"controls"`} {
+		if !strings.Contains(assets["/net.js"], id) {
+			t.Errorf("net.js builds no %s element", id)
 		}
 	}
 	// The ids the browser test and people's scripts rely on.
 	for _, id := range []string{`"height-"`, `"peers-"`, `"blocks-"`, `"groups-"`, `"sync-"`, `"hashrate-"`, `"queued-"`, `"tip-"`} {
 		if !strings.Contains(js, id) {
 			t.Errorf("app.js builds no %s element", id)
+		}
+	}
+}
+
+// /api/chains gives every node's latest blocks, ascending, and a node that
+// fails its error, beside the others.
+func TestChains(t *testing.T) {
+	a := &fakeNode{st: peer.Status{Height: 30}, blocks: makeBlocks(30)}
+	b := &fakeNode{st: peer.Status{Height: 3}, blocks: makeBlocks(3)}
+	broken := &fakeNode{blockErr: errors.New("boom")}
+	h := Handler([]Source{a, b, broken})
+	res, body := get(t, h, "GET", "/api/chains?limit=5")
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d: %s", res.StatusCode, body)
+	}
+	var resp struct {
+		Nodes []NodeChain `json:"nodes"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Nodes) != 3 {
+		t.Fatalf("%d nodes, want 3", len(resp.Nodes))
+	}
+	var got [][]int
+	for _, nc := range resp.Nodes {
+		var hs []int
+		for _, bl := range nc.Blocks {
+			hs = append(hs, bl.Height)
+		}
+		got = append(got, hs)
+	}
+	if fmt.Sprint(got[0]) != "[25 26 27 28 29]" || fmt.Sprint(got[1]) != "[0 1 2]" || len(got[2]) != 0 {
+		t.Errorf("heights %v: want the last 5 of 30, all 3, none", got)
+	}
+	if resp.Nodes[0].Blocks[4].Hash != a.blocks[29].Hash || resp.Nodes[2].Error == "" || resp.Nodes[0].Error != "" {
+		t.Errorf("chains %+v", resp.Nodes)
+	}
+	for _, bad := range []string{"?limit=0", "?limit=x"} {
+		if res, _ := get(t, h, "GET", "/api/chains"+bad); res.StatusCode != 400 {
+			t.Errorf("/api/chains%s: %d, want 400", bad, res.StatusCode)
 		}
 	}
 }

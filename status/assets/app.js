@@ -1,5 +1,5 @@
-// blockpeer status page: polls /api/status every second and renders one tab
-// per node. Every string that comes from the network (names, messages,
+// blockpeer status page: polls /api/status every second and renders the
+// network view (net.js) and one tab per node. Every string that comes from the network (names, messages,
 // hashes, addresses) is untrusted: it only ever reaches the DOM through
 // textContent or a property such as title, never as markup.
 "use strict";
@@ -9,9 +9,11 @@
   const FETCH_TIMEOUT_MS = 5000;
   const BLOCKS = 20;
 
+  const net = window.BPNet({ el, str, byId, shortHash, getJSON, fmtBlocks });
+
   const state = {
     nodes: [],        // last /api/status nodes
-    selected: 0,      // index of the node shown
+    selected: -1,     // index of the node shown; -1: the network
     built: -1,        // how many panels are built
     blocksKey: {},    // node index -> "height:tip" the shown blocks belong to
     blocksBusy: {},   // node index -> a fetch is running
@@ -73,9 +75,18 @@
     return h.length > 12 ? h.slice(0, 10) + "…" : h;
   }
 
+  // fmtBlocks says how many blocks a chain has and its top block's index,
+  // words that cannot be confused: "98 blocks, top #97".
+  function fmtBlocks(n) {
+    n = Number(n) || 0;
+    if (n === 0) return "no blocks";
+    if (n === 1) return "1 block, top #0";
+    return fmtNum(n) + " blocks, top #" + fmtNum(n - 1);
+  }
+
   function chainLabel(height, hash) {
     if (!hash && !height) return "no chain";
-    return height + "@" + shortHash(hash);
+    return fmtBlocks(height) + " · " + shortHash(hash);
   }
 
   function fmtNum(n) { return Number(n || 0).toLocaleString("en-US"); }
@@ -194,7 +205,7 @@
       el("div", { class: "error-banner", id: "error-" + i, hidden: "" }),
       el("div", { class: "details", id: "details-" + i },
       el("div", { class: "tiles" },
-        tile("Height", "height-" + i, "difficulty-" + i),
+        tile("Blocks", "height-" + i, "difficulty-" + i),
         tile("Tip", "tip-" + i, "tiptime-" + i),
         tile("Peers", "peercount-" + i, "peersub-" + i),
         tile("Hash rate", "hashrate-" + i, "hashes-" + i),
@@ -216,6 +227,13 @@
       card("Counters", "counters-" + i, el("dl", { class: "kv counters", id: "counterlist-" + i }))));
   }
 
+  function buildNetTab() {
+    const b = el("button", { class: "tab net", id: "tab-net", role: "tab", type: "button", "aria-controls": "panel-net" },
+      el("span", { class: "tab-name", text: "Network" }));
+    b.addEventListener("click", () => select(-1, true));
+    return b;
+  }
+
   function buildTab(i) {
     const b = el("button", { class: "tab", id: "tab-" + i, role: "tab", type: "button", "data-node": String(i), "aria-controls": "panel-" + i },
       el("span", { class: "dot", id: "tabdot-" + i }),
@@ -233,30 +251,32 @@
   function build(n) {
     const tabs = byId("tabs");
     const panels = byId("panels");
-    tabs.replaceChildren(...Array.from({ length: n }, (_, i) => buildTab(i)));
-    panels.replaceChildren(...Array.from({ length: n }, (_, i) => buildPanel(i)));
-    tabs.hidden = n < 2;
+    tabs.replaceChildren(buildNetTab(), ...Array.from({ length: n }, (_, i) => buildTab(i)));
+    tabs.classList.toggle("many", n > 8);
+    panels.replaceChildren(net.build(), ...Array.from({ length: n }, (_, i) => buildPanel(i)));
     if (n === 0) panels.append(el("p", { class: "empty", text: "No nodes to show." }));
     state.built = n;
     state.blocksKey = {};
     state.newest = {};
     state.lastGood = {};
-    if (state.selected >= n) state.selected = 0;
+    if (state.selected >= n) state.selected = -1;
     select(state.selected, false);
   }
 
   function select(i, byUser) {
     state.selected = i;
-    for (let j = 0; j < state.built; j++) {
+    for (let j = -1; j < state.built; j++) {
       const on = j === i;
-      byId("panel-" + j).hidden = !on;
-      const t = byId("tab-" + j);
+      const id = j < 0 ? "net" : String(j);
+      byId("panel-" + id).hidden = !on;
+      const t = byId("tab-" + id);
       t.setAttribute("aria-selected", on ? "true" : "false");
       t.tabIndex = on ? 0 : -1;
     }
-    if (byUser) history.replaceState(null, "", "#node-" + i);
+    if (byUser) history.replaceState(null, "", i < 0 ? "#network" : "#node-" + i);
+    updateTitle();
     const st = state.nodes[i];
-    if (st) { updateTitle(); maybeFetchBlocks(i, st); }
+    if (st) maybeFetchBlocks(i, st);
   }
 
   // ---------- rendering ----------
@@ -265,6 +285,7 @@
     state.nodes = nodes;
     if (nodes.length !== state.built) build(nodes.length);
     nodes.forEach((st, i) => renderNode(i, st));
+    net.render(nodes);
     updateTitle();
     const cur = nodes[state.selected];
     if (cur) maybeFetchBlocks(state.selected, cur);
@@ -272,7 +293,11 @@
 
   function updateTitle() {
     const st = state.nodes[state.selected];
-    document.title = st ? "blockpeer · " + (str(st.name) || "node " + state.selected) + " · height " + st.height : "blockpeer status";
+    if (state.selected < 0) {
+      document.title = "blockpeer · network of " + state.nodes.length + (state.nodes.length === 1 ? " node" : " nodes");
+      return;
+    }
+    document.title = st ? "blockpeer · " + (str(st.name) || "node " + state.selected) + " · " + fmtBlocks(st.height) : "blockpeer status";
   }
 
   function renderNode(i, st) {
@@ -294,7 +319,7 @@
     setText("name-" + i, name);
     setText("addr-" + i, str(st.addr) || "—");
     setText("tabname-" + i, name, name);
-    setText("tabheight-" + i, known ? fmtNum(st.height) : "—");
+    setText("tabheight-" + i, known ? fmtNum(st.height) : "—", known ? fmtBlocks(st.height) : "");
     byId("tabdot-" + i).className = "dot " + ss.cls;
 
     const banner = byId("error-" + i);
@@ -307,19 +332,29 @@
     // Badges.
     const badges = [el("span", { class: "pill " + ss.cls, text: ss.word })];
     const m = st.mining || {};
-    if (m.enabled) badges.push(el("span", { class: "pill " + (m.active ? "mine" : "muted"), text: m.active ? "mining" : "miner idle" }));
-    setRows(byId("badges-" + i), ss.word + "|" + m.enabled + "|" + m.active, () => badges, "", 1);
+    const mstate = str(m.state) || (m.active ? "mining" : "idle");
+    if (m.enabled) badges.push(el("span", { class: "pill " + (m.active ? "mine" : "muted"), text: mstate === "mining" ? "mining" : "miner " + mstate }));
+    setRows(byId("badges-" + i), ss.word + "|" + m.enabled + "|" + mstate, () => badges, "", 1);
 
     // Tiles.
     setText("height-" + i, known ? String(st.height) : "—");
-    setText("difficulty-" + i, st.difficulty ? "difficulty " + st.difficulty : "");
+    setText("difficulty-" + i, (st.height ? "top #" + fmtNum(st.height - 1) + " · " : "") + (st.difficulty ? "difficulty " + st.difficulty : ""));
     setText("tip-" + i, shortHash(st.tip), str(st.tip));
     const peers = st.peers || [];
     setText("peercount-" + i, String(peers.length));
     const same = peers.filter((p) => p.hash && p.hash === st.tip).length;
     setText("peersub-" + i, peers.length ? same + " on our tip" : "none known yet");
-    setText("hashrate-" + i, m.enabled ? fmtRate(m.hash_rate) : "off");
-    setText("hashes-" + i, m.enabled ? fmtNum(m.hashes) + " hashes tried" : "not mining");
+    setText("hashrate-" + i, m.enabled || m.hashes ? fmtRate(m.hash_rate) : "off");
+    let hsub = m.enabled ? fmtNum(m.hashes) + " hashes tried" : "not mining";
+    if (mstate === "resting") {
+      const left = (parseTime(m.rest_until) - parseTime(st.time)) / 1000;
+      hsub = "resting" + (left > 0 ? " " + left.toFixed(1) + " s" : "") + " (-block-interval) · rate over the last 10 s of mining";
+    } else if (mstate === "mining") {
+      hsub = "mining · average over the last 10 s";
+    } else if (mstate === "no chain") {
+      hsub = "waiting for a chain to mine on";
+    }
+    setText("hashes-" + i, hsub, fmtNum(m.hashes) + " hashes tried");
     setText("queued-" + i, String(m.queued_words || 0));
     renderNewest(i, st);
     const c = st.counters || {};
@@ -413,16 +448,19 @@
       ago: fmtAgo((now - parseTime(p.last_seen)) / 1000),
       height: Number(p.height) || 0, hash: str(p.hash),
       reported: p.reported_at && !str(p.reported_at).startsWith("0001-") ? fmtAgo((now - parseTime(p.reported_at)) / 1000) : "",
+      relation: str(p.relation), source: str(p.source), stale: !!p.stale,
     }));
     const tbody = byId("peers-" + i).tBodies[0];
     setRows(tbody, JSON.stringify(rows) + st.tip + st.height, () => rows.map((p) => {
-      let rel = "";
-      if (p.hash && p.hash === st.tip) rel = "same";
-      else if (p.height > st.height) rel = "ahead";
-      else if (p.height && p.height < st.height) rel = "behind";
-      const chainCell = el("td", { class: "mono", title: p.hash }, chainLabel(p.height, p.hash));
-      if (rel) chainCell.append(" ", el("span", { class: "pill small " + ({ same: "ok", ahead: "warn", behind: "muted" })[rel], text: ({ same: "our tip", ahead: "ahead", behind: "behind" })[rel] }));
-      if (p.reported) chainCell.append(" ", el("span", { class: "told", text: "told " + p.reported, title: "when this peer last reported its chain (STATS_REPLY or ANNOUNCE)" }));
+      const rel = p.relation;
+      const chainCell = el("td", { class: "mono", title: p.hash }, p.source ? chainLabel(p.height, p.hash) : "not told yet");
+      const pills = { same: ["ok", "our tip"], ahead: ["warn", "ahead"], behind: ["warn", "behind"], earlier: ["muted", "on our chain"], fork: ["err", "other fork"] };
+      if (rel === "earlier" && !p.height) pills.earlier = ["muted", "earlier"];
+      if (pills[rel]) chainCell.append(" ", el("span", { class: "pill small " + pills[rel][0], text: pills[rel][1],
+        title: rel === "earlier" ? "a block of our chain, as of before our newest block: it has probably got that one too since" : "" }));
+      if (p.stale) chainCell.append(" ", el("span", { class: "pill small err", text: "stale", title: "not heard about for more than two consensus rounds" }));
+      if (p.reported) chainCell.append(" ", el("span", { class: "told", text: (p.source === "our announce" ? "we sent it our block " : "told ") + p.reported,
+        title: p.source === "our announce" ? "it was on our chain and we ANNOUNCEd our next block to it" : "when this peer last told us its chain (STATS_REPLY or ANNOUNCE)" }));
       return el("tr", { "data-peer": p.name, "data-addr": p.addr },
         el("td", { class: "peer-name", text: p.name || "(no name)", title: p.name }),
         el("td", { class: "mono", text: p.addr }),
@@ -531,7 +569,7 @@
 
   function fromHash() {
     const m = /^#node-(\d+)$/.exec(location.hash);
-    return m ? Number(m[1]) : 0;
+    return m ? Number(m[1]) : -1;
   }
 
   window.addEventListener("hashchange", () => {
