@@ -517,7 +517,7 @@ func TestChainFileRoundTrip(t *testing.T) {
 
 	// The lab's seed serves the file's chain and its peer syncs it.
 	lab := startProcess(t, bin, "lab", "-nodes", "1", "-base-port", "0", "-http", "", "-difficulty", "8",
-		"-mine-threads", "1", "-chain", exportedFile, "-log-format", "json")
+		"-mine-threads", "1", "-chain", exportedFile, "-log-format", "json", "-log-level", "info")
 	var synced bool
 	eventually(t, 15*time.Second, "the lab's peer to sync the file's chain; output:\n"+tailOf(lab), func() bool {
 		for _, l := range lab.lines() {

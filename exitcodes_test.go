@@ -42,7 +42,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{[]string{"verify", "-bogus", valid}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"verify", "-h"}, 0, "Exit status 0 when valid, 1 when invalid, 2 when unreadable"},
 
-		{[]string{"ask", addr, "stats", "-difficulty", "2"}, 0, "height  30 blocks"},
+		{[]string{"ask", addr, "stats", "-difficulty", "2"}, 0, "chain  30 blocks, top #29"},
 		{[]string{"ask", "-timeout", "200ms", dead, "stats"}, 1, "no reply from " + dead},
 		{[]string{"ask", addr, "get", "3"}, 1, "valid      NO"}, // difficulty 8
 		{[]string{"ask"}, 2, "HOST:PORT of the peer is missing"},

@@ -88,10 +88,10 @@ func TestShellOnTerminal(t *testing.T) {
 	prompt := addr + "> "
 	waitFor(prompt, 1)
 	master.WriteString("stats\r")
-	waitFor("height  30 blocks", 1)
+	waitFor("chain  30 blocks, top #29", 1)
 	waitFor(prompt, 2)
 	master.WriteString("\x1b[A\r") // Up, Enter: stats again
-	waitFor("height  30 blocks", 2)
+	waitFor("chain  30 blocks, top #29", 2)
 	waitFor(prompt, 3)
 	if strings.Contains(screen.String(), "unknown command") {
 		t.Errorf("the Up arrow was taken as a command:\n%s", screen.String())

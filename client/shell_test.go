@@ -82,7 +82,7 @@ func TestShellTerminalEditsAndRecalls(t *testing.T) {
 		scr := &screen{keys: strings.NewReader("stats\r" + key + "get 1\r")}
 		out.Reset()
 		err := c.Shell(client.TerminalLines(scr, "peer> ", nil), &out, io.Discard, client.Options{}, true)
-		if err != nil || !strings.Contains(out.String(), "height") || strings.Contains(out.String(), "block 1 from") {
+		if err != nil || !strings.Contains(out.String(), "chain  ") || strings.Contains(out.String(), "block 1 from") {
 			t.Errorf("%s: %v; want the shell to leave after stats:\n%s", name, err, out.String())
 		}
 	}

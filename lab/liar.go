@@ -18,9 +18,10 @@ import (
 // liar is a peer that claims a taller chain than the lab's: the seed's
 // blocks up to a height, then forged blocks (hashes that meet the
 // difficulty but are not the blocks' hashes) that reach lead blocks above
-// the seed's top. It joins by GOSSIP, answers STATS and GET_BLOCK, and
-// keeps its lie ahead as the seed mines. Honest nodes fetch its chain,
-// find the forged blocks invalid, mark the chain bad and ban it.
+// the seed's top, the top one really mined. It joins by GOSSIP, answers
+// STATS and GET_BLOCK, and keeps its lie ahead as the seed mines. Honest
+// nodes fetch its chain, find the forged blocks invalid, refuse it as a
+// backer of that chain and ban it.
 type liar struct {
 	name   string
 	tr     *peer.UDP
@@ -58,7 +59,11 @@ func (lr *liar) stop() {
 }
 
 // forge rebuilds the lie: the seed's first blocks, then forged ones up to
-// liarLead above the seed's top.
+// liarLead above the seed's top. The top block alone is really mined (on
+// top of the forged one below it), so that the liar's claim shows a valid
+// proof of work and honest nodes fetch its chain, find the forged blocks
+// and refuse it: a claim whose top block is forged too is never fetched
+// at all.
 func (lr *liar) forge(ctx context.Context, seed func() *peer.Node, back, difficulty int) {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -68,8 +73,9 @@ func (lr *liar) forge(ctx context.Context, seed func() *peer.Node, back, difficu
 		return
 	}
 	lr.mu.Lock()
-	defer lr.mu.Unlock()
-	if len(lr.blocks) > h {
+	ahead := len(lr.blocks) > h
+	lr.mu.Unlock()
+	if ahead {
 		return // still ahead
 	}
 	from := max(1, h-back)
@@ -85,7 +91,16 @@ func (lr *liar) forge(ctx context.Context, seed func() *peer.Node, back, difficu
 		out = append(out, &chain.Block{Height: i, MinedBy: lr.name, Nonce: "0", Messages: []string{"trust me"},
 			Hash: forgedHash(difficulty), Timestamp: time.Now().Unix()})
 	}
+	top := out[len(out)-1]
+	for tries := 0; !chain.Mine(out[len(out)-2].Hash, top, difficulty, 1<<20); tries++ {
+		if ctx.Err() != nil || tries > 1<<12 {
+			return
+		}
+		top.Timestamp++ // a fresh search space
+	}
+	lr.mu.Lock()
 	lr.blocks = out
+	lr.mu.Unlock()
 }
 
 // forgedHash is a random hash that meets the difficulty: it passes a
