@@ -19,7 +19,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("blockpeer bench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: blockpeer bench [flags]\n\nMeasures sync, serve, verify, mine and gossip at scale on 127.0.0.1, each beside\nits limit measured in the same run, and prints the table.\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: blockpeer bench [flags]\n\nMeasures sync, serve, verify, mine, gossip and STATS under load at scale on 127.0.0.1, each beside\nits limit measured in the same run, and prints the table.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	quick := fs.Bool("quick", false, "a short run on small sizes (1,000 blocks, 10 nodes, one run)")
@@ -27,6 +27,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	runs := fs.Int("runs", 0, "runs per figure; figures are medians (default 5, -quick 1)")
 	blocks := fs.Int("blocks", 0, "chain length for sync, serve and verify (default 10000, -quick 1000)")
 	nodes := fs.Int("nodes", 0, "nodes of the gossip row (default 100, -quick 10)")
+	clients := fs.Int("clients", 0, "clients fetching the chain at once in the busy row (default 50, -quick 5)")
 	steady := fs.Duration("steady", 0, "how long the gossip row counts datagrams (default 30s, -quick 2s)")
 	cache := fs.String("cache", os.TempDir(), "directory where the test chain is cached")
 	markdown := fs.Bool("markdown", false, "print the table as Markdown")
@@ -45,7 +46,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	for _, set := range []struct {
 		v   int
 		dst *int
-	}{{*runs, &o.Runs}, {*blocks, &o.Blocks}, {*nodes, &o.Nodes}} {
+	}{{*runs, &o.Runs}, {*blocks, &o.Blocks}, {*nodes, &o.Nodes}, {*clients, &o.Clients}} {
 		if set.v < 0 {
 			return fmt.Errorf("bench: negative count %d", set.v)
 		}
