@@ -144,12 +144,36 @@ func (n *Node) Run(ctx context.Context) error {
 	n.start(n.cfg.Now())
 	ticker := time.NewTicker(n.cfg.Timings.Tick)
 	defer ticker.Stop()
-	packets := n.tr.Packets()
+	packets, priority := n.tr.Packets(), PriorityOf(n.tr)
+	streak := 0 // urgent datagrams handled in a row
 	for {
+		// The priority lane first (see Laned), but at most
+		// maxPriorityStreak in a row: a flood of urgent datagrams slows
+		// the rest, it does not stop it.
+		if priority != nil && streak < maxPriorityStreak {
+			select {
+			case p, ok := <-priority:
+				if !ok {
+					priority = nil
+					continue
+				}
+				streak++
+				n.handle(p, n.cfg.Now())
+				continue
+			default:
+			}
+		}
+		streak = 0
 		select {
 		case <-ctx.Done():
 			n.log.Info().Int("height", n.chain.Height()).Msg("stopped")
 			return nil
+		case p, ok := <-priority:
+			if !ok {
+				priority = nil
+				continue
+			}
+			n.handle(p, n.cfg.Now())
 		case p, ok := <-packets:
 			if !ok {
 				return errors.New("transport closed")
@@ -162,6 +186,10 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// maxPriorityStreak is how many datagrams of the priority lane Run handles
+// in a row before it takes anything else that is waiting.
+const maxPriorityStreak = 32
 
 // start joins the network: the first GOSSIP, the timers, the miner. Run
 // calls it, then handle for each datagram and tick every Timings.Tick; the

@@ -398,7 +398,7 @@ func (s *Sim) deliver(e *simEvent) {
 	s.trace.Write(hdr)
 	s.trace.Write(e.data)
 	s.hdr = hdr
-	dst.node.handle(Packet{From: e.from, Data: e.data}, s.now)
+	dst.node.handle(Packet{From: e.from, Data: e.data, At: s.now}, s.now)
 }
 
 func (s *Sim) fire(e *simEvent) {

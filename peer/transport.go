@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"blockpeer/protocol"
 )
@@ -14,6 +16,10 @@ import (
 type Packet struct {
 	From netip.AddrPort
 	Data []byte
+	// At is when the transport read the datagram (zero when the transport
+	// does not say): the receive time of a reply, for round-trip
+	// estimates, without the time it waited for the event loop.
+	At time.Time
 }
 
 // Transport moves datagrams: packets in on a channel, packets out with
@@ -29,13 +35,45 @@ type Transport interface {
 	Close() error
 }
 
+// Laned is a Transport that sorts what it receives into two lanes: the
+// small control messages (see Urgent) on Priority, everything else on
+// Packets. The node serves Priority first, so a STATS does not wait behind
+// a backlog of GET_BLOCKs. A transport that is not Laned has one lane.
+type Laned interface {
+	// Priority returns the channel of urgent datagrams; it is closed
+	// when the transport is closed.
+	Priority() <-chan Packet
+}
+
+// PriorityOf returns tr's priority lane, or nil (a channel that never
+// delivers) when tr has one lane.
+func PriorityOf(tr Transport) <-chan Packet {
+	if l, ok := tr.(Laned); ok {
+		return l.Priority()
+	}
+	return nil
+}
+
+// Lane sizes of UDP. The bulk lane holds what the socket's buffer held
+// before there were lanes; the priority lane, of rare small messages, less.
+const (
+	bulkLane     = 1024
+	priorityLane = 256
+)
+
 // UDP is a Transport over one UDP socket, which both receives and sends
-// (so peers see our listening port as the source of what we send).
+// (so peers see our listening port as the source of what we send). It is
+// Laned: its reader goroutine peeks at each datagram's type (see Urgent).
+// When a lane is full, the reader drops the datagram, as a full socket
+// buffer would, and keeps reading: a backlog in one lane never holds up
+// the other.
 type UDP struct {
-	conn    *net.UDPConn
-	packets chan Packet
-	closed  chan struct{}
-	once    sync.Once
+	conn     *net.UDPConn
+	packets  chan Packet
+	priority chan Packet
+	closed   chan struct{}
+	once     sync.Once
+	overflow atomic.Uint64
 }
 
 // ListenUDP binds addr ("127.0.0.1:0", ":8993", ...) and starts reading.
@@ -50,13 +88,15 @@ func ListenUDP(addr string) (*UDP, error) {
 	}
 	_ = conn.SetReadBuffer(4 << 20) // bursts of replies during a sync
 	_ = conn.SetWriteBuffer(4 << 20)
-	u := &UDP{conn: conn, packets: make(chan Packet, 1024), closed: make(chan struct{})}
+	u := &UDP{conn: conn, packets: make(chan Packet, bulkLane), priority: make(chan Packet, priorityLane),
+		closed: make(chan struct{})}
 	go u.read()
 	return u, nil
 }
 
 func (u *UDP) read() {
 	defer close(u.packets)
+	defer close(u.priority)
 	buf := make([]byte, protocol.ReadBuffer+1)
 	for {
 		n, from, err := u.conn.ReadFromUDPAddrPort(buf)
@@ -69,10 +109,17 @@ func (u *UDP) read() {
 		if n > protocol.ReadBuffer {
 			continue // oversize: dropped, as the spec says
 		}
+		p := Packet{From: unmap(from), Data: append([]byte(nil), buf[:n]...), At: time.Now()}
+		lane := u.packets
+		if Urgent(p.Data) {
+			lane = u.priority
+		}
 		select {
-		case u.packets <- Packet{From: unmap(from), Data: append([]byte(nil), buf[:n]...)}:
+		case lane <- p:
 		case <-u.closed: // nobody reads any more
 			return
+		default:
+			u.overflow.Add(1)
 		}
 	}
 }
@@ -83,8 +130,15 @@ func (u *UDP) Send(to netip.AddrPort, data []byte) error {
 	return err
 }
 
-// Packets returns the received datagrams.
+// Packets returns the received datagrams but the urgent ones.
 func (u *UDP) Packets() <-chan Packet { return u.packets }
+
+// Priority returns the received urgent datagrams (see Urgent).
+func (u *UDP) Priority() <-chan Packet { return u.priority }
+
+// Overflow returns how many datagrams were dropped because their lane was
+// full (the event loop fell behind).
+func (u *UDP) Overflow() uint64 { return u.overflow.Load() }
 
 // LocalAddr returns the bound address.
 func (u *UDP) LocalAddr() netip.AddrPort {
