@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime/pprof"
 	"strings"
@@ -32,11 +33,15 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	cache := fs.String("cache", os.TempDir(), "directory where the test chain is cached")
 	markdown := fs.Bool("markdown", false, "print the table as Markdown")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	loadTo := fs.String("load-to", "", "internal: be the busy row's load process, fetching from this 127.0.0.1 address")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected argument %q (see bench -h)", fs.Arg(0))
+	}
+	if *loadTo != "" {
+		return runBenchLoad(*loadTo, *clients, *blocks)
 	}
 	o := bench.Options{}
 	if *quick {
@@ -58,6 +63,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		o.Steady = *steady
 	}
 	o.CacheDir = *cache
+	if self, err := os.Executable(); err == nil {
+		o.LoadProcess = []string{self, "bench"}
+	}
 	o.Timings = courseTimings()
 	o.GossipTimings = lab.Timings()
 	o.Progress = os.Stderr
@@ -86,4 +94,17 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "took %v; load average after: %s\n", time.Since(began).Round(time.Second), bench.LoadAverage())
 	return err
+}
+
+// runBenchLoad is `blockpeer bench -load-to ADDR`: the busy row's clients,
+// in their own process. It loads only loopback addresses.
+func runBenchLoad(to string, clients, blocks int) error {
+	addr, err := netip.ParseAddrPort(to)
+	if err != nil || !addr.Addr().IsLoopback() {
+		return fmt.Errorf("bench: -load-to %q: want a 127.0.0.1 address", to)
+	}
+	if clients <= 0 || blocks <= 0 {
+		return fmt.Errorf("bench: -load-to needs -clients and -blocks")
+	}
+	return bench.LoadClients(addr, clients, blocks)
 }

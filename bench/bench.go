@@ -33,6 +33,11 @@ type Options struct {
 	// Clients is how many clients fetch the chain at once in the busy
 	// row; default 50.
 	Clients int
+	// LoadProcess, when set, is the command (program and arguments) that
+	// runs the busy row's clients in another process; the row appends
+	// -load-to ADDR -clients N -blocks N (see LoadClients). Nil: they run
+	// in this process.
+	LoadProcess []string
 	// Duration is how long rate figures (serve, mine) measure each side
 	// per run; default 1 s.
 	Duration time.Duration

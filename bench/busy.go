@@ -1,13 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,22 +68,32 @@ func busyRows(bs *blockSet, o Options) ([]Row, error) {
 		return nil, err
 	}
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
+		loadErr  error
 		finished = make(chan struct{})
+		where    = "in this process"
 	)
 	start := time.Now()
-	for range o.Clients {
-		wg.Go(func() {
-			if _, err := fetchAll(n.addr, bs.requests, busyWindow, 2*time.Minute, politeQuiet); err != nil {
-				mu.Lock()
-				firstErr = cmpOr(firstErr, err)
-				mu.Unlock()
+	if len(o.LoadProcess) > 0 {
+		where = "in another process"
+		cmd := exec.Command(o.LoadProcess[0], append(o.LoadProcess[1:], "-load-to", n.addr.String(),
+			"-clients", strconv.Itoa(o.Clients), "-blocks", strconv.Itoa(len(bs.requests)))...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("load process: %w", err)
+		}
+		go func() {
+			if err := cmd.Wait(); err != nil {
+				loadErr = fmt.Errorf("load process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 			}
-		})
+			close(finished)
+		}()
+	} else {
+		go func() {
+			loadErr = LoadClients(n.addr, o.Clients, len(bs.requests))
+			close(finished)
+		}()
 	}
-	go func() { wg.Wait(); close(finished) }()
 	busy, lost, err := pr.run([]netip.AddrPort{n.addr, echo.addr()}, func() bool {
 		select {
 		case <-finished:
@@ -92,7 +105,7 @@ func busyRows(bs *blockSet, o Options) ([]Row, error) {
 	<-finished
 	took := time.Since(start)
 	if err == nil {
-		err = firstErr
+		err = loadErr
 	}
 	if err != nil {
 		return nil, err
@@ -105,19 +118,47 @@ func busyRows(bs *blockSet, o Options) ([]Row, error) {
 	return []Row{{Name: fmt.Sprintf("STATS reply p99, %d clients syncing", o.Clients), Value: p99, Unit: "s",
 		Limit: percentile(busy[1], 0.99), LimitName: "bare STATS echo loop, same load", LowerIsBetter: true,
 		Target: "<= 20 ms", Met: met(p99 <= 0.020),
-		Note: fmt.Sprintf("p50 %s (echo %s; idle node p50 %s, p99 %s); %d probes each, %d and %d lost; %d clients x %s blocks, %d in flight each, in %s: %s replies/s",
+		Note: fmt.Sprintf("p50 %s (echo %s; idle node p50 %s, p99 %s); %d probes each, %d and %d lost; %d clients (%s) x %s blocks, %d in flight each, in %s: %s replies/s",
 			FormatValue(percentile(busy[0], 0.5), "s"), FormatValue(percentile(busy[1], 0.5), "s"),
 			FormatValue(percentile(idle[0], 0.5), "s"), FormatValue(percentile(idle[0], 0.99), "s"),
 			len(busy[0]), lost[0], lost[1],
-			o.Clients, thousands(int64(len(bs.requests))), busyWindow, FormatValue(took.Seconds(), "s"),
+			o.Clients, where, thousands(int64(len(bs.requests))), busyWindow, FormatValue(took.Seconds(), "s"),
 			thousands(int64(float64(replies)/took.Seconds())))}}, nil
 }
 
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
+// LoadClients is the busy row's load: clients goroutines, each on its own
+// socket, fetch heights 0 to blocks-1 from the node at to, busyWindow in
+// flight each, backing off as politeQuiet says. It returns the first
+// error. The bench runs it in another process when Options.LoadProcess
+// says how, so that the node's goroutines do not share the Go scheduler
+// with the load's.
+func LoadClients(to netip.AddrPort, clients, blocks int) error {
+	requests := make([][]byte, blocks)
+	for h := range requests {
+		req, err := protocol.Encode(protocol.GetBlock{Height: h})
+		if err != nil {
+			return err
+		}
+		requests[h] = req
 	}
-	return b
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range clients {
+		wg.Go(func() {
+			if _, err := fetchAll(to, requests, busyWindow, 2*time.Minute, politeQuiet); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // statsEcho is the limit of a STATS answer: one goroutine that reads a
