@@ -144,6 +144,12 @@ func (n *Node) Run(ctx context.Context) error {
 	n.start(n.cfg.Now())
 	ticker := time.NewTicker(n.cfg.Timings.Tick)
 	defer ticker.Stop()
+	// While a sync runs, its requests are checked for expiry every
+	// syncTick besides after each reply: when a window's replies are all
+	// lost the replies stop, and a Tick of the course's 50 ms would hold
+	// every resend that long.
+	syncTicker := time.NewTicker(syncTick)
+	defer syncTicker.Stop()
 	packets, priority := n.tr.Packets(), PriorityOf(n.tr)
 	streak := 0 // urgent datagrams handled in a row
 	for {
@@ -181,11 +187,19 @@ func (n *Node) Run(ctx context.Context) error {
 			n.handle(p, n.cfg.Now())
 		case <-ticker.C:
 			n.tick(n.cfg.Now())
+		case <-syncTicker.C:
+			if n.sync != nil {
+				n.pumpSync(n.cfg.Now())
+			}
 		case f := <-n.calls:
 			f()
 		}
 	}
 }
+
+// syncTick is how often Run checks a running sync's requests for expiry
+// (see Run); a fraction of the shortest request timeout.
+const syncTick = 5 * time.Millisecond
 
 // maxPriorityStreak is how many datagrams of the priority lane Run handles
 // in a row before it takes anything else that is waiting.
