@@ -22,7 +22,7 @@ import (
 )
 
 // RowNames are the rows Run knows, in the order it runs them.
-var RowNames = []string{"verify", "mine", "serve", "sync", "gossip"}
+var RowNames = []string{"verify", "mine", "serve", "busy", "sync", "gossip"}
 
 // Options configures a run. Zero fields take the full-run defaults.
 type Options struct {
@@ -30,6 +30,14 @@ type Options struct {
 	Runs   int      // runs per figure (sync: median of Runs); default 5
 	Blocks int      // chain length for sync, serve and verify; default 10,000
 	Nodes  int      // nodes of the gossip row; default 100
+	// Clients is how many clients fetch the chain at once in the busy
+	// row; default 50.
+	Clients int
+	// LoadProcess, when set, is the command (program and arguments) that
+	// runs the busy row's clients in another process; the row appends
+	// -load-to ADDR -clients N -blocks N (see LoadClients). Nil: they run
+	// in this process.
+	LoadProcess []string
 	// Duration is how long rate figures (serve, mine) measure each side
 	// per run; default 1 s.
 	Duration time.Duration
@@ -48,7 +56,7 @@ type Options struct {
 
 // Quick returns options for a short run on small sizes (tests, -quick).
 func Quick() Options {
-	return Options{Runs: 1, Blocks: 1000, Nodes: 10, Duration: 200 * time.Millisecond,
+	return Options{Runs: 1, Blocks: 1000, Nodes: 10, Clients: 5, Duration: 200 * time.Millisecond,
 		Steady: 2 * time.Second, Announces: 2}
 }
 
@@ -69,6 +77,7 @@ func (o *Options) fill() error {
 	def(&o.Runs, 5)
 	def(&o.Blocks, 10_000)
 	def(&o.Nodes, 100)
+	def(&o.Clients, 50)
 	def(&o.Announces, 5)
 	if o.Duration <= 0 {
 		o.Duration = time.Second
@@ -136,6 +145,11 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			var bs *blockSet
 			if bs, err = need(); err == nil {
 				got, err = serveRows(ctx, bs, o)
+			}
+		case "busy":
+			var bs *blockSet
+			if bs, err = need(); err == nil {
+				got, err = busyRows(bs, o)
 			}
 		case "sync":
 			var bs *blockSet

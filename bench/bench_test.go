@@ -89,6 +89,18 @@ func TestMedian(t *testing.T) {
 	}
 }
 
+func TestPercentile(t *testing.T) {
+	xs := []float64{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	for _, c := range []struct{ q, want float64 }{{0.5, 5}, {0.99, 10}, {0.1, 1}, {0, 1}, {1, 10}} {
+		if got := percentile(xs, c.q); got != c.want {
+			t.Errorf("percentile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if !math.IsNaN(percentile(nil, 0.5)) {
+		t.Error("percentile of nothing is not NaN")
+	}
+}
+
 func TestRequestHeight(t *testing.T) {
 	for _, h := range []int{0, 7, 12345} {
 		data, err := protocol.Encode(protocol.GetBlock{Height: h})
@@ -208,7 +220,7 @@ func TestQuickRun(t *testing.T) {
 		hasLimit bool
 	}{
 		{"verify 300 blocks", true}, {"verify bytes", true}, {"mine, 1 core", true}, {"mine, ", true},
-		{"serve GET_BLOCK", true}, {"bare pair: 300 round trips", false},
+		{"serve GET_BLOCK", true}, {"STATS reply p99, 5 clients syncing", true}, {"bare pair: 300 round trips", false},
 		{"sync 300 blocks, no loss", true}, {"sync 300 blocks, 10% loss", true},
 		{"sync 300 blocks, 30% loss", true}, {"sync 300 blocks, 1 of 3 sources silent", true},
 		{"6 nodes: new node's GOSSIP known by all", false}, {"6 nodes: ANNOUNCEd block at all", false},

@@ -134,6 +134,9 @@ func (l *lossy) Send(to netip.AddrPort, data []byte) error {
 	return l.Transport.Send(to, data)
 }
 
+// Priority passes on the wrapped transport's priority lane.
+func (l *lossy) Priority() <-chan peer.Packet { return peer.PriorityOf(l.Transport) }
+
 // wrapLossy returns a wrap for nodeSpec that makes the node lossy, or nil
 // when it would do nothing.
 func wrapLossy(loss float64, silentBlocks bool, seed uint64) func(peer.Transport) peer.Transport {

@@ -91,6 +91,14 @@ func (s *bareServer) close() {
 // what is missing when nothing arrives for 20 ms. It returns the time
 // from the first request to the last reply.
 func bareFetch(to netip.AddrPort, requests [][]byte, window int, timeout time.Duration) (time.Duration, error) {
+	return fetchAll(to, requests, window, timeout, func(int) time.Duration { return 20 * time.Millisecond })
+}
+
+// fetchAll fetches every height from the server with up to window
+// requests in flight; when nothing arrives for quiet(n) (n: silences in a
+// row, from 0) it resends what is missing. It returns the time from the
+// first request to the last reply.
+func fetchAll(to netip.AddrPort, requests [][]byte, window int, timeout time.Duration, quiet func(silences int) time.Duration) (time.Duration, error) {
 	conn, err := listenLoopback()
 	if err != nil {
 		return 0, err
@@ -110,10 +118,10 @@ func bareFetch(to netip.AddrPort, requests [][]byte, window int, timeout time.Du
 			return 0, err
 		}
 	}
-	reads := 0
+	reads, silences := 0, 0
 	for received < n {
 		if reads%256 == 0 {
-			conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			conn.SetReadDeadline(time.Now().Add(quiet(silences)))
 		}
 		reads++
 		k, _, err := conn.ReadFromUDPAddrPort(buf)
@@ -129,6 +137,7 @@ func bareFetch(to netip.AddrPort, requests [][]byte, window int, timeout time.Du
 				}
 			}
 			reads = 0
+			silences++
 			continue
 		}
 		if err != nil {
@@ -140,6 +149,7 @@ func bareFetch(to netip.AddrPort, requests [][]byte, window int, timeout time.Du
 		}
 		got[h] = true
 		received++
+		silences = 0
 		if next < n {
 			if err := send(next); err != nil {
 				return 0, err

@@ -154,10 +154,8 @@ func Validate(b *Block, prev string, height, difficulty int) error {
 	}
 	// The usual case first: a hash equal to the computed one is 64 hex
 	// digits, so only the limits and the difficulty remain to check.
-	if checkLimits(b) == nil && MeetsDifficulty(b.Hash, difficulty) {
-		if sum := preimageSum(prev, b); hexIs(&sum, b.Hash) {
-			return nil
-		}
+	if validFast(b, prev, difficulty) {
+		return nil
 	}
 	if err := CheckFields(b, difficulty); err != nil {
 		return err
@@ -166,12 +164,79 @@ func Validate(b *Block, prev string, height, difficulty int) error {
 	return fmt.Errorf("%w: block %d claims %s, contents hash to %s", ErrHash, b.Height, b.Hash, hex.EncodeToString(sum[:]))
 }
 
-// hexIs reports whether s is sum in lower-case hex.
-func hexIs(sum *[sha256.Size]byte, s string) bool {
-	var enc [2 * sha256.Size]byte
-	hex.Encode(enc[:], sum[:])
-	return string(enc[:]) == s
+// validFast reports whether b is valid on top of prev at difficulty (its
+// height checked by the caller): the same rules as checkLimits,
+// MeetsDifficulty and the recomputed hash, in one pass over the preimage
+// it builds anyway. When the text fields are ASCII, which it learns from
+// the preimage 8 bytes at a time, they are valid UTF-8 with as many code
+// points as bytes, and the limits are byte counts. Otherwise it takes the
+// general checks. false: invalid, or not decided here (Validate then
+// finds the error the slow way).
+func validFast(b *Block, prev string, difficulty int) bool {
+	if b.Height < 0 || b.Timestamp < 0 || len(b.Messages) > MaxMessages || !MeetsDifficulty(b.Hash, difficulty) {
+		return false
+	}
+	var buf [256]byte
+	pre := AppendPrefix(buf[:0], prev, b.MinedBy, b.Messages, b.Timestamp)
+	text := pre[len(prev) : len(pre)-8] // minedBy and the messages
+	pre = append(pre, b.Nonce...)
+	if isASCII(text) && isASCII(pre[len(pre)-len(b.Nonce):]) {
+		if len(b.Nonce) > MaxNonceRunes {
+			return false
+		}
+		for _, m := range b.Messages {
+			if len(m) > MaxMessageRunes {
+				return false
+			}
+		}
+	} else if checkLimits(b) != nil {
+		return false
+	}
+	sum := sha256.Sum256(pre)
+	return hexIs(&sum, b.Hash)
 }
+
+// isASCII reports whether every byte of p is below 0x80.
+func isASCII(p []byte) bool {
+	var or uint64
+	for len(p) >= 8 {
+		or |= binary.LittleEndian.Uint64(p)
+		p = p[8:]
+	}
+	for _, c := range p {
+		or |= uint64(c)
+	}
+	return or&0x8080808080808080 == 0
+}
+
+// hexIs reports whether s is sum in lower-case hex, eight digits at a
+// time.
+func hexIs(sum *[sha256.Size]byte, s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < sha256.Size; i += 4 {
+		want := uint64(hexPairs[sum[i]]) | uint64(hexPairs[sum[i+1]])<<16 |
+			uint64(hexPairs[sum[i+2]])<<32 | uint64(hexPairs[sum[i+3]])<<48
+		d := s[2*i : 2*i+8]
+		got := uint64(d[0]) | uint64(d[1])<<8 | uint64(d[2])<<16 | uint64(d[3])<<24 |
+			uint64(d[4])<<32 | uint64(d[5])<<40 | uint64(d[6])<<48 | uint64(d[7])<<56
+		if got != want {
+			return false
+		}
+	}
+	return true
+}
+
+// hexPairs holds each byte's two lower-case hex digits, the first in the
+// low byte.
+var hexPairs = func() (t [256]uint16) {
+	const digits = "0123456789abcdef"
+	for i := range t {
+		t[i] = uint16(digits[i>>4]) | uint16(digits[i&15])<<8
+	}
+	return t
+}()
 
 // IsHash reports whether s is 64 lower-case hex digits.
 func IsHash(s string) bool {

@@ -414,6 +414,12 @@ func TestLimitsWithCorrectHash(t *testing.T) {
 		{"nonce of 41 characters, 35 é", "t", []string{"x"}, strings.Repeat("é", 35), 6, false},
 		{"long minedBy (no limit)", strings.Repeat("name", 50), []string{"x"}, "", 1, true},
 		{"multi-byte minedBy", "Nico Rosberg ✓", []string{"x"}, "", 1, true},
+		{"message not UTF-8", "t", []string{"ok", "ab\xffcd"}, "", 1, false},
+		{"minedBy not UTF-8", "miner\xc3", []string{"x"}, "", 1, false},
+		{"nonce not UTF-8", "t", []string{"x"}, "\xff", 1, false},
+		{"message of 21 ASCII beside a multi-byte minedBy", "é", []string{strings.Repeat("a", 21)}, "", 1, false},
+		{"nonce of 41 ASCII beside a multi-byte message", "t", []string{"é"}, "", 41, false},
+		{"8 and 16 ASCII bytes (word sizes)", "12345678", []string{"1234567890123456"}, "", 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := minedBlock(t, tc.minedBy, tc.messages, tc.prefix, tc.digits, d)

@@ -99,6 +99,7 @@ func (t *MemTransport) deliver(p Packet) {
 	if t.closed {
 		return
 	}
+	p.At = time.Now()
 	select {
 	case t.packets <- p:
 	default: // receive buffer full: dropped, like a socket's

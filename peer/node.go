@@ -147,13 +147,43 @@ func (n *Node) Run(ctx context.Context) error {
 	n.start(n.cfg.Now())
 	ticker := time.NewTicker(n.cfg.Timings.Tick)
 	defer ticker.Stop()
-	packets := n.tr.Packets()
+	// While a sync runs, its requests are checked for expiry every
+	// syncTick besides after each reply: when a window's replies are all
+	// lost the replies stop, and a Tick of the course's 50 ms would hold
+	// every resend that long.
+	syncTicker := time.NewTicker(syncTick)
+	defer syncTicker.Stop()
+	packets, priority := n.tr.Packets(), PriorityOf(n.tr)
+	streak := 0 // urgent datagrams handled in a row
 	for {
+		// The priority lane first (see Laned), but at most
+		// maxPriorityStreak in a row: a flood of urgent datagrams slows
+		// the rest, it does not stop it.
+		if priority != nil && streak < maxPriorityStreak {
+			select {
+			case p, ok := <-priority:
+				if !ok {
+					priority = nil
+					continue
+				}
+				streak++
+				n.handle(p, n.received(p))
+				continue
+			default:
+			}
+		}
+		streak = 0
 		select {
 		case <-ctx.Done():
 			n.log.Info().Int("blocks", n.chain.Height()).Msg("stopped")
 			n.emit(Event{Kind: EventStopped, Blocks: n.chain.Height(), Text: "stopped with " + blocksWord(n.chain.Height())})
 			return nil
+		case p, ok := <-priority:
+			if !ok {
+				priority = nil
+				continue
+			}
+			n.handle(p, n.received(p))
 		case p, ok := <-packets:
 			if !ok {
 				return errors.New("transport closed")
@@ -161,11 +191,23 @@ func (n *Node) Run(ctx context.Context) error {
 			n.handle(p, n.received(p))
 		case <-ticker.C:
 			n.tick(n.cfg.Now())
+		case <-syncTicker.C:
+			if n.sync != nil {
+				n.pumpSync(n.cfg.Now())
+			}
 		case f := <-n.calls:
 			f()
 		}
 	}
 }
+
+// syncTick is how often Run checks a running sync's requests for expiry
+// (see Run); a fraction of the shortest request timeout.
+const syncTick = 5 * time.Millisecond
+
+// maxPriorityStreak is how many datagrams of the priority lane Run handles
+// in a row before it takes anything else that is waiting.
+const maxPriorityStreak = 32
 
 // start joins the network: the first GOSSIP, the timers, the miner. Run
 // calls it, then handle for each datagram and tick every Timings.Tick; the

@@ -463,7 +463,7 @@ func (s *Sim) deliver(e *simEvent) {
 	s.newest[dir] = max(s.newest[dir], e.sent)
 	s.stats.Delivered++
 	s.record(e)
-	dst.node.handle(Packet{From: e.from, Data: e.data}, s.now)
+	dst.node.handle(Packet{From: e.from, Data: e.data, At: s.now}, s.now)
 }
 
 // record adds a delivered datagram to the trace of the run (see Digest).
