@@ -112,3 +112,7 @@ func (l *link) Send(to netip.AddrPort, data []byte) error {
 	}
 	return l.Transport.Send(to, data)
 }
+
+// Priority passes on the socket's priority lane (see peer.Laned): the
+// node serves STATS and GOSSIP ahead of block traffic through a link too.
+func (l *link) Priority() <-chan peer.Packet { return peer.PriorityOf(l.Transport) }
