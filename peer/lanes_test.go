@@ -210,3 +210,24 @@ func TestUDPPriorityLaneAndReceiveTime(t *testing.T) {
 		t.Fatal("no GET_BLOCK on the bulk lane within 5 s")
 	}
 }
+
+// TestUDPWithoutPriorityReaderLosesNothing: a transport that wraps UDP and
+// does not pass its priority lane on (a test's or the bench's lossy
+// wrapper) still gets every datagram, urgent ones too, on Packets.
+func TestUDPWithoutPriorityReaderLosesNothing(t *testing.T) {
+	u, err := peer.ListenUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	r := newRaw(t)
+	r.send(u.LocalAddr(), protocol.Stats{})
+	select {
+	case p := <-u.Packets():
+		if !strings.Contains(string(p.Data), "STATS") {
+			t.Fatalf("got %q", p.Data)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a STATS never reached Packets while nobody read the priority lane")
+	}
+}

@@ -116,6 +116,7 @@ type UDP struct {
 	closed   chan struct{}
 	once     sync.Once
 	overflow atomic.Uint64
+	laned    atomic.Bool // Priority was called: someone reads the priority lane
 }
 
 // ListenUDP binds addr ("127.0.0.1:0", ":8993", ...) and starts reading.
@@ -154,7 +155,7 @@ func (u *UDP) read() {
 		}
 		p := Packet{From: unmap(from), Data: append([]byte(nil), buf[:n]...), At: time.Now()}
 		lane, sizes := u.packets, bulk
-		if Urgent(p.Data) {
+		if u.laned.Load() && Urgent(p.Data) {
 			lane, sizes = u.priority, nil
 		} else if bulk.queued(len(u.packets))+uint64(n) > laneBytes {
 			u.overflow.Add(1)
@@ -179,11 +180,17 @@ func (u *UDP) Send(to netip.AddrPort, data []byte) error {
 	return err
 }
 
-// Packets returns the received datagrams but the urgent ones.
+// Packets returns the received datagrams but the urgent ones (all of them
+// while nobody asked for Priority).
 func (u *UDP) Packets() <-chan Packet { return u.packets }
 
-// Priority returns the received urgent datagrams (see Urgent).
-func (u *UDP) Priority() <-chan Packet { return u.priority }
+// Priority returns the received urgent datagrams (see Urgent). Until it
+// is called, every datagram goes to Packets: a transport that wraps this
+// one and does not pass Priority on loses no datagram, only the lane.
+func (u *UDP) Priority() <-chan Packet {
+	u.laned.Store(true)
+	return u.priority
+}
 
 // Overflow returns how many datagrams were dropped because their lane was
 // full (the event loop fell behind).
