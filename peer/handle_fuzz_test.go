@@ -100,10 +100,10 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("chain of %d blocks, %d valid", ch.Height(), got)
 		}
 		lim := n.cfg.Limits
-		if n.members.Len() > n.cfg.Limits.MaxPeers || len(n.words) > lim.QueuedWords || n.offenders.Len() > lim.Offenders ||
+		if n.members.Len() > n.cfg.Limits.MaxPeers || len(n.mine.words) > lim.QueuedWords || n.offenders.Len() > lim.Offenders ||
 			n.seen.Len() > lim.SeenIDs || n.replies.Len() > lim.ReplySources {
 			t.Fatalf("a table over its cap: %d peers, %d words, %d offenders, %d ids, %d limiter entries",
-				n.members.Len(), len(n.words), n.offenders.Len(), n.seen.Len(), n.replies.Len())
+				n.members.Len(), len(n.mine.words), n.offenders.Len(), n.seen.Len(), n.replies.Len())
 		}
 		served := n.stats.StatsServed
 		n.handle(Packet{From: netip.MustParseAddrPort("127.0.0.1:11"), Data: []byte(`{"type":"STATS"}`)}, now)

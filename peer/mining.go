@@ -31,12 +31,12 @@ func (n *Node) restartMining() {
 		return
 	}
 	now := n.cfg.Now()
-	if next := n.lastMined.Add(n.cfg.MinBlockInterval); now.Before(next) {
-		n.mineAt = next // paced: tick starts the miner then
+	if next := n.mine.lastMined.Add(n.cfg.MinBlockInterval); now.Before(next) {
+		n.mine.restAt = next // paced: tick starts the miner then
 		return
 	}
-	n.mineAt = time.Time{}
-	words := n.words[:n.wordsThatFit(now.Unix())]
+	n.mine.restAt = time.Time{}
+	words := n.mine.words[:n.wordsThatFit(now.Unix())]
 	msgs := append([]string(nil), words...)
 	if len(msgs) == 0 {
 		msgs = []string{n.cfg.MineMessage}
@@ -50,10 +50,10 @@ func (n *Node) restartMining() {
 		Difficulty: n.cfg.Difficulty,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n.miner = &mining{cancel: cancel, tmpl: t, words: len(words), started: now, hashes: n.hashes.Load()}
+	n.mine.miner = &mining{cancel: cancel, tmpl: t, words: len(words), started: now, hashes: n.mine.hashes.Load()}
 	calls, done := n.calls, n.done
 	go func() {
-		b, err := miner.Search(ctx, t, n.cfg.MineThreads, &n.hashes)
+		b, err := miner.Search(ctx, t, n.cfg.MineThreads, &n.mine.hashes)
 		if ctx.Err() != nil {
 			return // stopped: the tip changed or the node stops
 		}
@@ -73,7 +73,7 @@ func (n *Node) restartMining() {
 // run out is mined again (with a new timestamp); a template the miner
 // refuses stops mining until the tip changes.
 func (n *Node) onMinerError(err error) {
-	if n.miner == nil {
+	if n.mine.miner == nil {
 		return
 	}
 	if errors.Is(err, miner.ErrExhausted) {
@@ -86,19 +86,19 @@ func (n *Node) onMinerError(err error) {
 }
 
 func (n *Node) stopMining() {
-	if n.miner != nil {
-		n.miner.cancel()
-		n.rate.stopped(n.cfg.Now().Sub(n.miner.started), n.hashes.Load()-n.miner.hashes)
-		n.miner = nil
+	if n.mine.miner != nil {
+		n.mine.miner.cancel()
+		n.mine.rate.stopped(n.cfg.Now().Sub(n.mine.miner.started), n.mine.hashes.Load()-n.mine.miner.hashes)
+		n.mine.miner = nil
 	}
 }
 
 // onMined appends a block our miner found and announces it to every peer.
 func (n *Node) onMined(b *chain.Block) {
-	if n.miner == nil || b.Height != n.chain.Height() || n.miner.tmpl.Prev != n.chain.TipHash() {
+	if n.mine.miner == nil || b.Height != n.chain.Height() || n.mine.miner.tmpl.Prev != n.chain.TipHash() {
 		return // the tip moved meanwhile: stale
 	}
-	n.addMined(b, n.miner.words)
+	n.addMined(b, n.mine.miner.words)
 }
 
 // addMined appends b, a block mined on our tip with the first words queued
@@ -110,27 +110,27 @@ func (n *Node) addMined(b *chain.Block, words int) {
 		n.restartMining()
 		return
 	}
-	n.words = n.words[words:]
+	n.mine.words = n.mine.words[words:]
 	n.stats.Mined++
-	n.lastMined = n.cfg.Now()
+	n.mine.lastMined = n.cfg.Now()
 	n.log.Info().Int("top", b.Height).Int("blocks", b.Height+1).Str("hash", chain.ShortHash(b.Hash)).Strs("messages", b.Messages).
 		Int("peers", n.members.Len()).Msg("mined a block: announcing")
 	prev := ""
 	if b.Height > 0 {
 		prev = n.chain.HashAt(b.Height - 1)
 	}
-	n.emit(Event{Time: n.lastMined, Kind: EventMined, Blocks: b.Height + 1, Hash: b.Hash, Prev: prev, Index: b.Height,
+	n.emit(Event{Time: n.mine.lastMined, Kind: EventMined, Blocks: b.Height + 1, Hash: b.Hash, Prev: prev, Index: b.Height,
 		By: b.MinedBy, Words: b.Messages, Text: fmt.Sprintf("mined #%d %s %q", b.Height, chain.ShortHash(b.Hash), b.Messages)})
-	n.obs.tip, n.obs.tipAt = b.Hash, n.lastMined // told as mined, not again as a tip
+	n.obs.tip, n.obs.tipAt = b.Hash, n.mine.lastMined // told as mined, not again as a tip
 	held := make(map[netip.AddrPort]heldTip, n.members.Len())
 	for _, m := range n.members.All() {
 		n.send(m.Addr, protocol.Announce{Block: b})
 		if m.Height == b.Height && m.Hash == prev && !m.ReportedAt.IsZero() {
 			// It was on our chain (or had none, for our genesis): with
 			// this block it holds ours.
-			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.lastMined}
+			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.mine.lastMined}
 		} else if t, ok := n.heldTips[m.Addr]; ok && t.Hash == prev {
-			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.lastMined}
+			held[m.Addr] = heldTip{Height: b.Height + 1, Hash: b.Hash, At: n.mine.lastMined}
 		}
 	}
 	n.heldTips = held
@@ -143,13 +143,13 @@ func (n *Node) addMined(b *chain.Block, words int) {
 // in their order (four-byte characters take 80 bytes a word). The first
 // always fits: see CheckName and onNewWord.
 func (n *Node) wordsThatFit(timestamp int64) int {
-	limit := min(len(n.words), chain.MaxMessages)
+	limit := min(len(n.mine.words), chain.MaxMessages)
 	k := 0
-	for k < limit && blockFits(n.chain.Height(), timestamp, n.cfg.Name, n.words[:k+1]) {
+	for k < limit && blockFits(n.chain.Height(), timestamp, n.cfg.Name, n.mine.words[:k+1]) {
 		k++
 	}
 	if k < limit {
-		n.log.Debug().Int("words", k).Int("queued", len(n.words)).
+		n.log.Debug().Int("words", k).Int("queued", len(n.mine.words)).
 			Msgf("mining fewer words: more would not fit in %d bytes; the rest wait for the next block", protocol.MaxDatagram)
 	}
 	return k
@@ -166,15 +166,15 @@ func (n *Node) onNewWord(from netip.AddrPort, word string) {
 		// CheckName leaves room for any one word: this cannot happen,
 		// but a word that never fits would hold back all the others.
 		n.log.Info().Str("from", from.String()).Msgf("NEW_WORD refused: a block with it and our name would not fit in %d bytes", protocol.MaxDatagram)
-	case len(n.words) >= n.cfg.Limits.QueuedWords:
+	case len(n.mine.words) >= n.cfg.Limits.QueuedWords:
 		n.log.Info().Str("from", from.String()).Msg("NEW_WORD refused: queue full")
 	default:
-		n.words = append(n.words, word)
-		n.log.Info().Str("word", word).Int("queued", len(n.words)).Msg("NEW_WORD queued")
+		n.mine.words = append(n.mine.words, word)
+		n.log.Info().Str("word", word).Int("queued", len(n.mine.words)).Msg("NEW_WORD queued")
 		n.emit(Event{Kind: EventWord, Blocks: n.chain.Height(), Peer: from.String(), Words: []string{word},
-			Text: fmt.Sprintf("NEW_WORD %q queued (%d waiting)", word, len(n.words))})
-		if n.miner != nil && n.mineAt.IsZero() && n.miner.words < chain.MaxMessages &&
-			blockFits(n.miner.tmpl.Height, n.miner.tmpl.Timestamp, n.cfg.Name, n.words[:n.miner.words+1]) {
+			Text: fmt.Sprintf("NEW_WORD %q queued (%d waiting)", word, len(n.mine.words))})
+		if n.mine.miner != nil && n.mine.restAt.IsZero() && n.mine.miner.words < chain.MaxMessages &&
+			blockFits(n.mine.miner.tmpl.Height, n.mine.miner.tmpl.Timestamp, n.cfg.Name, n.mine.words[:n.mine.miner.words+1]) {
 			n.restartMining() // put it in the block being mined (when it fits there)
 		}
 	}
@@ -199,7 +199,7 @@ func (n *Node) SetMining(ctx context.Context, on bool, minInterval time.Duration
 			return
 		}
 		n.cfg.Mine = on
-		n.mineAt = time.Time{}
+		n.mine.restAt = time.Time{}
 		if on {
 			n.log.Info().Msg("miner on")
 		} else {

@@ -35,10 +35,7 @@ type Node struct {
 	calls   chan func()
 	done    chan struct{}
 
-	nextGossip    time.Time
-	gossip        protocol.Gossip // our GOSSIP of the current round
-	lonelyRetry   time.Duration   // while we know no peer: the delay of the next retry (see gossipRound)
-	nextLonely    time.Time       // that retry (zero: none)
+	gossip        gossipTimers
 	nextConsensus time.Time
 	nextExpire    time.Time
 
@@ -52,13 +49,7 @@ type Node struct {
 	warnedZeros    int               // the other difficulty last told about (see pumpRound)
 	regreets       []regreet         // members to greet again, oldest first
 
-	miner     *mining
-	words     []string      // NEW_WORDs waiting for a block
-	lastMined time.Time     // when our miner last found a block
-	mineAt    time.Time     // when a paced miner starts again (zero: not waiting)
-	hashes    atomic.Uint64 // hashes tried by the miner, ever
-
-	rate hashWindow // hash rate over the last seconds, for Status
+	mine mineState
 
 	events   []Event              // the last eventRing events, for Status
 	eventSeq uint64               // the last event's Seq
@@ -90,6 +81,25 @@ type Counters struct {
 	FromBanned               int // datagrams dropped unread from banned peers
 	Offences                 int // misbehaviours recorded against peers
 	Bans                     int
+}
+
+// gossipTimers are our own gossip rounds.
+type gossipTimers struct {
+	next        time.Time       // the next round
+	ours        protocol.Gossip // our GOSSIP of the current round
+	lonelyRetry time.Duration   // while we know no peer: the delay of the next retry (see gossipRound)
+	nextLonely  time.Time       // that retry (zero: none)
+}
+
+// mineState is the miner's: the search running, the words waiting, its
+// pace and its hash rate.
+type mineState struct {
+	miner     *mining
+	words     []string      // NEW_WORDs waiting for a block
+	lastMined time.Time     // when our miner last found a block
+	restAt    time.Time     // when a paced miner starts again (zero: not waiting)
+	hashes    atomic.Uint64 // hashes tried by the miner, ever
+	rate      hashWindow    // hash rate over the last seconds, for Status
 }
 
 // regreet is a member to greet once more at a time, if still not proven.
@@ -254,7 +264,7 @@ func (n *Node) do(ctx context.Context, f func()) error {
 }
 
 func (n *Node) tick(now time.Time) {
-	if !now.Before(n.nextGossip) || (!n.nextLonely.IsZero() && !now.Before(n.nextLonely) && n.members.Len() == 0) {
+	if !now.Before(n.gossip.next) || (!n.gossip.nextLonely.IsZero() && !now.Before(n.gossip.nextLonely) && n.members.Len() == 0) {
 		n.gossipRound(now)
 	}
 	if !now.Before(n.nextExpire) {
@@ -270,9 +280,9 @@ func (n *Node) tick(now time.Time) {
 		n.startConsensus(now, "timer")
 	}
 	defer n.observe(now)
-	if n.cfg.Mine || n.miner != nil {
+	if n.cfg.Mine || n.mine.miner != nil {
 		n.sampleHashRate(now)
-		if n.miner == nil && !n.mineAt.IsZero() && !now.Before(n.mineAt) {
+		if n.mine.miner == nil && !n.mine.restAt.IsZero() && !now.Before(n.mine.restAt) {
 			n.restartMining()
 		}
 	}
@@ -391,12 +401,12 @@ func (n *Node) learn(addr netip.AddrPort, name string, proven bool, size int, no
 // than ours: see onStatsReply), and, when it is not proven, schedules one
 // more greeting.
 func (n *Node) greet(m *Member, now time.Time) {
-	if n.gossip.ID == "" { // not started: no round yet
-		n.gossip = n.newGossip(now)
+	if n.gossip.ours.ID == "" { // not started: no round yet
+		n.gossip.ours = n.newGossip(now)
 	}
 	// This round's id, which the network has mostly seen: a fresh id
 	// would flood the network once per peer that learns of a newcomer.
-	n.sendBounded(m.Addr, n.gossip, now)
+	n.sendBounded(m.Addr, n.gossip.ours, now)
 	if n.sendBounded(m.Addr, protocol.Stats{}, now) && n.round != nil {
 		n.round.Ask(m.Addr, now) // its answer counts in a round still collecting
 	}
@@ -414,7 +424,7 @@ func (n *Node) greetAgain(now time.Time) {
 		n.regreets = n.regreets[1:]
 		if m := n.members.Get(r.addr); m != nil && !m.Proven && m.GreetAgain.Equal(r.at) {
 			m.GreetAgain = time.Time{}
-			n.sendBounded(m.Addr, n.gossip, now)
+			n.sendBounded(m.Addr, n.gossip.ours, now)
 		}
 	}
 }
@@ -469,7 +479,7 @@ func (n *Node) newGossip(now time.Time) protocol.Gossip {
 // gossipRound sends a fresh GOSSIP to the seeds and up to 3 known peers.
 func (n *Node) gossipRound(now time.Time) {
 	g := n.newGossip(now)
-	n.gossip = g
+	n.gossip.ours = g
 	targets := append([]netip.AddrPort(nil), n.cfg.Seeds...) // Random picks proven members only
 	targets = append(targets, n.members.Random(n.rng, 3, n.cfg.Seeds...)...)
 	for _, to := range targets {
@@ -477,17 +487,17 @@ func (n *Node) gossipRound(now time.Time) {
 			n.send(to, g)
 		}
 	}
-	n.nextGossip = now.Add(n.cfg.Timings.GossipInterval)
+	n.gossip.next = now.Add(n.cfg.Timings.GossipInterval)
 	// While we know no peer although we have seeds (our GOSSIP or every
 	// reply was lost, or the seeds are down), tick gossips again sooner if
 	// we still know none then: after JoinDelay, then twice as long each
 	// time, up to the interval.
 	if n.members.Len() > 0 || len(n.cfg.Seeds) == 0 {
-		n.lonelyRetry, n.nextLonely = 0, time.Time{}
+		n.gossip.lonelyRetry, n.gossip.nextLonely = 0, time.Time{}
 		return
 	}
-	n.lonelyRetry = min(max(2*n.lonelyRetry, n.cfg.Timings.JoinDelay), n.cfg.Timings.GossipInterval)
-	n.nextLonely = now.Add(n.lonelyRetry)
+	n.gossip.lonelyRetry = min(max(2*n.gossip.lonelyRetry, n.cfg.Timings.JoinDelay), n.cfg.Timings.GossipInterval)
+	n.gossip.nextLonely = now.Add(n.gossip.lonelyRetry)
 }
 
 func (n *Node) expirePeers(now time.Time) {

@@ -139,14 +139,14 @@ func (n *Node) status() Status {
 		s.Peers = append(s.Peers, n.peerStatus(m, now))
 	}
 	s.Offenders = n.offenders.List(now, 50)
-	s.Mining = MiningStatus{Enabled: n.cfg.Mine, Active: n.miner != nil, Hashes: n.hashes.Load(), HashRate: n.rate.rate, Queued: len(n.words)}
+	s.Mining = MiningStatus{Enabled: n.cfg.Mine, Active: n.mine.miner != nil, Hashes: n.mine.hashes.Load(), HashRate: n.mine.rate.rate, Queued: len(n.mine.words)}
 	switch {
-	case n.miner != nil:
+	case n.mine.miner != nil:
 		s.Mining.State = "mining"
 	case !n.cfg.Mine:
 		s.Mining.State = "off"
-	case !n.mineAt.IsZero():
-		s.Mining.State, s.Mining.RestUntil = "resting", n.mineAt
+	case !n.mine.restAt.IsZero():
+		s.Mining.State, s.Mining.RestUntil = "resting", n.mine.restAt
 	default:
 		s.Mining.State = "no chain"
 	}
@@ -209,15 +209,15 @@ type hashSample struct {
 
 // sampleHashRate updates the miner's hash rate, at most once a second.
 func (n *Node) sampleHashRate(now time.Time) {
-	w := &n.rate
+	w := &n.mine.rate
 	if k := len(w.samples); k > 0 && now.Sub(w.samples[k-1].at) < time.Second {
 		return
 	}
 	active := w.active
-	if n.miner != nil {
-		active += now.Sub(n.miner.started)
+	if n.mine.miner != nil {
+		active += now.Sub(n.mine.miner.started)
 	}
-	cur := hashSample{at: now, hashes: n.hashes.Load(), active: active}
+	cur := hashSample{at: now, hashes: n.mine.hashes.Load(), active: active}
 	for len(w.samples) > 1 && now.Sub(w.samples[1].at) >= HashRateWindow {
 		w.samples = w.samples[1:]
 	}
