@@ -57,6 +57,10 @@ func newSeam(t *testing.T, watch func(p peer.Packet)) *seam {
 
 func (s *seam) Packets() <-chan peer.Packet { return s.in }
 
+// Priority hides the socket's priority lane: every datagram goes through
+// the seam, where the test sees it.
+func (s *seam) Priority() <-chan peer.Packet { return nil }
+
 // forge hands the node data as if it came from from.
 func (s *seam) forge(t *testing.T, from netip.AddrPort, m protocol.Message) {
 	t.Helper()
