@@ -209,9 +209,10 @@ func (l *Lab) start(name string) (string, error) {
 		l.mu.Unlock()
 		return "", err
 	}
+	blocks := s.chain.Height() // before its node runs: then only its loop reads the chain
 	l.startSlot(s)
 	l.mu.Unlock()
-	return l.tell("started %s again with its %d blocks", s.name, s.chain.Height()), nil
+	return l.tell("started %s again with its %d blocks", s.name, blocks), nil
 }
 
 // partition splits the lab: args are two comma-separated lists of nodes.
