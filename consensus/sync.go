@@ -567,6 +567,12 @@ func (s *Sync) drop(b *backer, kind NoteKind, why error) {
 	if !silent || len(s.conflicts) > 0 {
 		s.forget(b)
 	}
+	s.requeue(b)
+	s.checkLeft()
+}
+
+// requeue puts the requests in flight to b back in the queue.
+func (s *Sync) requeue(b *backer) {
 	for h, r := range s.pending {
 		if r.peer == b {
 			delete(s.pending, h)
@@ -574,7 +580,6 @@ func (s *Sync) drop(b *backer, kind NoteKind, why error) {
 			s.queueRetry(h, nil)
 		}
 	}
-	s.checkLeft()
 }
 
 // stall ends a sync that verified nothing for StallTimeout; it marks

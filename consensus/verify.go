@@ -259,13 +259,7 @@ func (s *Sync) park(b *backer, why error) {
 	}
 	b.parked, b.dropped = why, "set aside: "+why.Error()
 	s.forget(b)
-	for h, r := range s.pending {
-		if r.peer == b {
-			delete(s.pending, h)
-			b.inflight--
-			s.queueRetry(h, nil)
-		}
-	}
+	s.requeue(b)
 	s.checkLeft()
 }
 
