@@ -190,24 +190,9 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		f.data = ""
 		log.Info().Msg("all peers are on this machine (a lab): chain kept in memory; -data DIR to keep it")
 	}
-	storePath := ""
-	if f.data != "" {
-		port := int(advertise.Port())
-		storePath = filepath.Join(f.data, store.Name(port, f.difficulty))
-		// Stores named by an older blockpeer (one per -peers list) are
-		// folded in; the one this -peers list used is served.
-		used := f.peerList
-		if used == nil {
-			used = wellKnownPeers
-		}
-		migrated, err := store.Migrate(f.data, port, f.difficulty, store.LegacyName(used, port, f.difficulty))
-		for _, m := range migrated {
-			log.Info().Str("from", m.From).Str("genesis", chain.ShortHash(m.Genesis)).Int("blocks", m.Blocks).Str("into", storePath).
-				Msg("chain database of the old naming folded in (kept as .migrated)")
-		}
-		if err != nil {
-			return err
-		}
+	storePath, err := nodeStore(f, int(advertise.Port()), log)
+	if err != nil {
+		return err
 	}
 	ch, err := openNodeChain(storePath, f.difficulty, log)
 	if err != nil {
@@ -238,6 +223,26 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		defer stopHTTP()
 	}
 	return node.Run(ctx)
+}
+
+// nodeStore returns the path of the node's chain database ("" for none),
+// after folding in the stores an older blockpeer named after its -peers
+// list (the one this -peers list used is served).
+func nodeStore(f *nodeFlags, port int, log zerolog.Logger) (string, error) {
+	if f.data == "" {
+		return "", nil
+	}
+	path := filepath.Join(f.data, store.Name(port, f.difficulty))
+	used := f.peerList
+	if used == nil {
+		used = wellKnownPeers
+	}
+	migrated, err := store.Migrate(f.data, port, f.difficulty, store.LegacyName(used, port, f.difficulty))
+	for _, m := range migrated {
+		log.Info().Str("from", m.From).Str("genesis", chain.ShortHash(m.Genesis)).Int("blocks", m.Blocks).Str("into", path).
+			Msg("chain database of the old naming folded in (kept as .migrated)")
+	}
+	return path, err
 }
 
 func defaultDataDir() string {
