@@ -130,3 +130,22 @@ func TestSyncOtherDifficultyIsNoLie(t *testing.T) {
 		}
 	}
 }
+
+// A backer whose window is wide again (a sync that started again from
+// backers set aside gives them their first window back) can run out of
+// strikes while several of its requests expire in one Poll: dropping it
+// puts the rest back in the queue, and Poll must not trip over them.
+func TestSyncDropInTheMiddleOfExpiries(t *testing.T) {
+	src := mainChain()[:100]
+	cfg := DefaultSyncConfig(testDifficulty)
+	cfg.MaxStrikes = 1
+	quiet := threeBackers[0]
+	s := NewSync(groupOf(src, quiet), localChain(t, nil), cfg)
+	if n := len(s.Poll(t0)); n < 2 {
+		t.Fatalf("%d requests in flight, want several", n)
+	}
+	s.Poll(t0.Add(cfg.RequestTimeout)) // all expire at once; the first drops the backer
+	if s.Phase() != Failed {
+		t.Fatalf("phase %v, want failed (its only backer dropped)", s.Phase())
+	}
+}

@@ -301,7 +301,10 @@ func (s *Sync) Poll(now time.Time) []Request {
 	}
 	slices.Sort(s.expired)
 	for _, h := range s.expired {
-		r := s.pending[h]
+		r, ok := s.pending[h]
+		if !ok {
+			continue // its backer was dropped by an earlier expiry of this Poll, and its requests put back
+		}
 		delete(s.pending, h)
 		b := r.peer
 		b.inflight--
