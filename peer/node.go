@@ -170,6 +170,10 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		}
 		streak = 0
+		var syncC <-chan time.Time // nil, never ready, while no sync runs
+		if n.sync != nil {
+			syncC = syncTicker.C
+		}
 		select {
 		case <-ctx.Done():
 			n.log.Info().Int("height", n.chain.Height()).Msg("stopped")
@@ -187,7 +191,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.handle(p, n.cfg.Now())
 		case <-ticker.C:
 			n.tick(n.cfg.Now())
-		case <-syncTicker.C:
+		case <-syncC:
 			if n.sync != nil {
 				n.pumpSync(n.cfg.Now())
 			}
