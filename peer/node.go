@@ -183,6 +183,10 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		}
 		streak = 0
+		var syncC <-chan time.Time // nil, never ready, while no sync runs
+		if n.sync != nil {
+			syncC = syncTicker.C
+		}
 		select {
 		case <-ctx.Done():
 			n.log.Info().Int("blocks", n.chain.Height()).Msg("stopped")
@@ -201,7 +205,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.handle(p, n.received(p))
 		case <-ticker.C:
 			n.tick(n.cfg.Now())
-		case <-syncTicker.C:
+		case <-syncC:
 			if n.sync != nil {
 				n.pumpSync(n.cfg.Now())
 			}

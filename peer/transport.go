@@ -71,7 +71,8 @@ const (
 // laneSizes tracks the bytes in a lane that one goroutine sends on: the
 // datagrams in the channel are the last len(ch) it sent, so a ring of the
 // running total of bytes sent gives their sum. len(ch) read by the sender
-// may be stale by datagrams the reader took since, so the sum errs high.
+// may be stale by datagrams the event loop took since, so the sum errs
+// high.
 type laneSizes struct {
 	totals []uint64 // totals[i % len]: bytes sent up to and including the i-th datagram
 	sent   uint64   // datagrams sent
