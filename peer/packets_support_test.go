@@ -150,10 +150,3 @@ func (h *Harness) WaitOut(since int, d time.Duration, match func(Sent) bool) (Se
 
 // Status returns the node's status.
 func (h *Harness) Status() Status { return h.node.status() }
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}

@@ -170,3 +170,21 @@ func TestAnnounces(t *testing.T) {
 		t.Fatalf("%d GET_BLOCKs to the announcer of a far block: a sync from it alone", n)
 	}
 }
+
+// TestRoundWithLostRepliesComesBackSoon: when a round hears from fewer
+// peers than it asked and chooses nothing, the next round comes after 1/8
+// of the consensus interval, not a whole one: on a lossy network a fresh
+// node whose join round lost every reply waited 2 minutes at height 0.
+func TestRoundWithLostRepliesComesBackSoon(t *testing.T) {
+	seed := netip.MustParseAddrPort("127.0.0.1:9001")
+	tm := peer.CourseTimings()
+	h := peer.NewHarness(t, nil, peer.Config{Difficulty: testDifficulty, Timings: tm, Seeds: []netip.AddrPort{seed}})
+	isStats := func(s peer.Sent) bool { return s.To == seed && s.Type == protocol.TypeStats }
+	if _, ok := h.WaitOut(0, 2*tm.JoinDelay, isStats); !ok {
+		t.Fatal("no join round")
+	}
+	mark := h.Mark()
+	if _, ok := h.WaitOut(mark, tm.ConsensusInterval/8+2*tm.StatsWindow, isStats); !ok {
+		t.Fatalf("no round within %v of a round that heard nothing", tm.ConsensusInterval/8+2*tm.StatsWindow)
+	}
+}

@@ -112,6 +112,12 @@ func (n *Node) pumpRound(now time.Time) {
 			"is this network at difficulty %d? (restart with -difficulty %d)", zeros, n.cfg.Difficulty, zeros, zeros)
 	}
 	g, ok := r.Choice()
+	if !ok && r.Replies() < r.AskedCount() {
+		// Replies were lost: the next round comes sooner than the timer's
+		// (a node that heard nothing would otherwise wait a whole
+		// consensus interval).
+		n.nextConsensus = minTime(n.nextConsensus, now.Add(n.cfg.Timings.ConsensusInterval/8))
+	}
 	n.follow(g, ok, now)
 }
 
@@ -325,3 +331,10 @@ func (n *Node) onConsensus(from netip.AddrPort, now time.Time) {
 }
 
 func oneDecimal(f float64) float64 { return float64(int64(f*10)) / 10 }
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
