@@ -230,41 +230,17 @@ func (c *Client) cmdGet(out io.Writer, opt Options, h int) error {
 }
 
 func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
-	from, to := 0, -1
-	if len(bounds) > 0 {
-		from = bounds[0]
-	}
-	// The peer's top bounds the range: asking past it would only cost
-	// resends. Without a STATS answer, an explicit TO is taken as given.
-	r, err := c.exchange(c.main, protocol.Stats{}, protocol.TypeStatsReply, nil)
-	top := -1
-	if err == nil {
-		top = r.Msg.(protocol.StatsReply).Height - 1
-	}
-	switch {
-	case len(bounds) > 1 && (err != nil || bounds[1] <= top):
-		to = bounds[1]
-	case err != nil:
+	from, to, err := c.chainRange(out, opt, bounds)
+	if err != nil {
 		return err
-	case len(bounds) > 1:
-		to = top
-		if !opt.JSON {
-			fmt.Fprintf(out, "(the peer's top is block %d: fetching up to it)\n", top)
-		}
-	default:
-		to = top
 	}
-	if to < from {
-		return fmt.Errorf("%w: chain %d..%d is empty (the peer's top is %d)", ErrUsage, from, to, to)
-	}
-	first := max(from-1, 0) // block from-1 gives the hash block from links to
 	var progress func(int, int, time.Duration)
 	if !opt.JSON {
 		progress = func(got, total int, el time.Duration) {
 			fmt.Fprintf(out, "  ... %d/%d blocks, %.0f blocks/s\n", got, total, float64(got)/el.Seconds())
 		}
 	}
-	f := c.fetchRange(first, to, progress)
+	f := c.fetchRange(max(from-1, 0), to, progress) // block from-1 gives the hash block from links to
 	if c.interrupted() {
 		return ErrInterrupted
 	}
@@ -276,51 +252,86 @@ func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {
 		prev, blocks = blocks[0].Hash, blocks[1:]
 	}
 	problems := verifyRange(blocks, from, prev, c.cfg.Difficulty)
-	rate := float64(len(f.Blocks)-len(f.missing())) / f.Took.Seconds()
 	if opt.JSON {
-		if err := writeJSON(out, map[string]any{
+		err = writeJSON(out, map[string]any{
 			"peer": c.cfg.Target, "from": from, "to": to, "difficulty": c.cfg.Difficulty,
 			"valid": len(problems) == 0, "problems": problems, "requests": f.Requests, "resent": f.Resent, "not_sent": f.SendErrors,
 			"took_s": f.Took.Seconds(), "blocks": blocks,
-		}); err != nil {
-			return err
-		}
+		})
 	} else {
-		verdict := fmt.Sprintf("all valid at difficulty %d and linked", c.cfg.Difficulty)
-		if from > 0 {
-			verdict += fmt.Sprintf(" (to block %d, %s)", from-1, opt.hash(prev))
-		}
-		if len(problems) > 0 {
-			verdict = fmt.Sprintf("INVALID: %d of %d blocks do not verify", len(problems), len(blocks))
-		}
-		fmt.Fprintf(out, "blocks %d..%d (%d) from %s: %s\n", from, to, len(blocks), c.cfg.Target, verdict)
-		tw := table(out)
-		if top := blocks[len(blocks)-1]; top != nil {
-			fmt.Fprintf(tw, "  top\tblock %d, %s, mined by %q\n", to, opt.hash(top.Hash), top.MinedBy)
-		}
-		fmt.Fprintf(tw, "  fetched\t%d blocks in %s (%.0f blocks/s), %d requests (%d resent), up to %d in flight\n",
-			len(f.Blocks)-len(f.missing()), fmtDur(f.Took), rate, f.Requests, f.Resent, fetchWindow)
-		if f.NoBlock > 0 || f.Bad > 0 {
-			fmt.Fprintf(tw, "  odd replies\t%d \"no such block\", %d malformed blocks\n", f.NoBlock, f.Bad)
-		}
-		if f.SendErrors > 0 {
-			fmt.Fprintf(tw, "  not sent\t%d GET_BLOCKs, the last: %v\n", f.SendErrors, f.LastSendError)
-		}
-		for i, p := range problems {
-			if i == 10 {
-				fmt.Fprintf(tw, "  ...\t%d more\n", len(problems)-10)
-				break
-			}
-			fmt.Fprintf(tw, "  block %d\t%s\n", p.Height, opt.shorten(p.Error))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+		err = c.printChain(out, opt, f, from, to, prev, blocks, problems)
+	}
+	if err != nil {
+		return err
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("chain %d..%d %w: %d bad blocks, first %d: %s", from, to, ErrInvalid, len(problems), problems[0].Height, problems[0].Error)
 	}
 	return nil
+}
+
+// chainRange returns the heights chain fetches: from bounds, within the
+// peer's top (asking past it would only cost resends); without a STATS
+// answer, an explicit TO is taken as given.
+func (c *Client) chainRange(out io.Writer, opt Options, bounds []int) (from, to int, err error) {
+	if len(bounds) > 0 {
+		from = bounds[0]
+	}
+	r, err := c.exchange(c.main, protocol.Stats{}, protocol.TypeStatsReply, nil)
+	top := -1
+	if err == nil {
+		top = r.Msg.(protocol.StatsReply).Height - 1
+	}
+	switch {
+	case len(bounds) > 1 && (err != nil || bounds[1] <= top):
+		to = bounds[1]
+	case err != nil:
+		return 0, 0, err
+	case len(bounds) > 1:
+		to = top
+		if !opt.JSON {
+			fmt.Fprintf(out, "(the peer's top is block %d: fetching up to it)\n", top)
+		}
+	default:
+		to = top
+	}
+	if to < from {
+		return 0, 0, fmt.Errorf("%w: chain %d..%d is empty (the peer's top is %d)", ErrUsage, from, to, to)
+	}
+	return from, to, nil
+}
+
+// printChain prints chain's report as text.
+func (c *Client) printChain(out io.Writer, opt Options, f *fetched, from, to int, prev string, blocks []*chain.Block, problems []rangeProblem) error {
+	verdict := fmt.Sprintf("all valid at difficulty %d and linked", c.cfg.Difficulty)
+	if from > 0 {
+		verdict += fmt.Sprintf(" (to block %d, %s)", from-1, opt.hash(prev))
+	}
+	if len(problems) > 0 {
+		verdict = fmt.Sprintf("INVALID: %d of %d blocks do not verify", len(problems), len(blocks))
+	}
+	fmt.Fprintf(out, "blocks %d..%d (%d) from %s: %s\n", from, to, len(blocks), c.cfg.Target, verdict)
+	tw := table(out)
+	if top := blocks[len(blocks)-1]; top != nil {
+		fmt.Fprintf(tw, "  top\tblock %d, %s, mined by %q\n", to, opt.hash(top.Hash), top.MinedBy)
+	}
+	got := len(f.Blocks) - len(f.missing())
+	fmt.Fprintf(tw, "  fetched\t%d blocks in %s (%.0f blocks/s), %d requests (%d resent), up to %d in flight\n",
+		got, fmtDur(f.Took), float64(got)/f.Took.Seconds(), f.Requests, f.Resent, fetchWindow)
+	if f.NoBlock > 0 || f.Bad > 0 {
+		fmt.Fprintf(tw, "  odd replies\t%d \"no such block\", %d malformed blocks\n", f.NoBlock, f.Bad)
+	}
+	if f.SendErrors > 0 {
+		fmt.Fprintf(tw, "  not sent\t%d GET_BLOCKs, the last: %v\n", f.SendErrors, f.LastSendError)
+	}
+	for i, p := range problems {
+		if i == 10 {
+			fmt.Fprintf(tw, "  ...\t%d more\n", len(problems)-10)
+			break
+		}
+		fmt.Fprintf(tw, "  block %d\t%s\n", p.Height, opt.shorten(p.Error))
+	}
+	return tw.Flush()
 }
 
 func (c *Client) cmdGossip(out io.Writer, opt Options) error {
