@@ -48,83 +48,119 @@ func (f *fetched) missing() []int {
 func (c *Client) fetchRange(first, last int, progress func(got, total int, elapsed time.Duration)) *fetched {
 	start := time.Now()
 	total := last - first + 1
-	f := &fetched{First: first, Blocks: make([]*chain.Block, max(total, 0))}
+	r := &rangeFetch{c: c, f: &fetched{First: first, Blocks: make([]*chain.Block, max(total, 0))},
+		next: first, last: last, inFlight: map[int]*flight{}, resend: max(c.cfg.Timeout/2, 20*time.Millisecond)}
 	if total <= 0 {
-		return f
+		return r.f
 	}
-	resend := max(c.cfg.Timeout/2, 20*time.Millisecond)
-	type flight struct {
-		sentAt time.Time
-		tries  int
-	}
-	inFlight := map[int]*flight{}
-	next, got, failed := first, 0, 0
 	nextProgress := start.Add(fetchProgress)
-	send := func(h int, fl *flight) {
-		fl.sentAt = time.Now()
-		fl.tries++ // a failed send is a try too: resent at its deadline, given up after fetchTries
-		if _, err := c.send(c.main, protocol.GetBlock{Height: h}); err != nil {
-			f.SendErrors++
-			f.LastSendError = err
-			return
-		}
-		f.Requests++
-	}
 	pos := c.mark()
-	for got+failed < total && !c.interrupted() {
-		for len(inFlight) < fetchWindow && next <= last {
-			fl := &flight{}
-			inFlight[next] = fl
-			send(next, fl)
-			next++
-		}
-		// The earliest resend deadline bounds the wait.
-		deadline := time.Now().Add(resend)
-		for _, fl := range inFlight {
-			if d := fl.sentAt.Add(resend); d.Before(deadline) {
-				deadline = d
-			}
-		}
-		p, ok := c.await(pos, deadline, func(packet) bool { return true })
-		if ok {
+	for r.got+r.failed < total && !c.interrupted() {
+		r.fill()
+		if p, ok := c.await(pos, r.deadline(), func(packet) bool { return true }); ok {
 			pos++
-			if c.fromTarget(p) {
-				if m, err := protocol.Parse(p.Data); err == nil {
-					if r, isReply := m.(protocol.GetBlockReply); isReply {
-						switch {
-						case r.Block == nil && r.Problem != nil:
-							f.Bad++
-						case r.Block == nil:
-							f.NoBlock++
-						case inFlight[r.Block.Height] != nil:
-							f.Blocks[r.Block.Height-first] = r.Block
-							delete(inFlight, r.Block.Height)
-							got++
-						}
-					}
-				}
-			}
+			r.take(p)
 		}
 		now := time.Now()
-		for h, fl := range inFlight {
-			if now.Sub(fl.sentAt) < resend {
-				continue
-			}
-			if fl.tries >= fetchTries {
-				delete(inFlight, h)
-				failed++
-				continue
-			}
-			f.Resent++
-			send(h, fl)
-		}
+		r.resendExpired(now)
 		if progress != nil && !now.Before(nextProgress) {
-			progress(got, total, now.Sub(start))
+			progress(r.got, total, now.Sub(start))
 			nextProgress = now.Add(fetchProgress)
 		}
 	}
-	f.Took = time.Since(start)
-	return f
+	r.f.Took = time.Since(start)
+	return r.f
+}
+
+// rangeFetch is one fetchRange in progress: the requests in flight, each
+// resent at its deadline and given up after fetchTries.
+type rangeFetch struct {
+	c           *Client
+	f           *fetched
+	next, last  int // the lowest height never asked; the last to fetch
+	got, failed int
+	inFlight    map[int]*flight
+	resend      time.Duration
+}
+
+type flight struct {
+	sentAt time.Time
+	tries  int
+}
+
+// send asks for height h; a failed send is a try too (resent at its
+// deadline, given up after fetchTries).
+func (r *rangeFetch) send(h int, fl *flight) {
+	fl.sentAt = time.Now()
+	fl.tries++
+	if _, err := r.c.send(r.c.main, protocol.GetBlock{Height: h}); err != nil {
+		r.f.SendErrors++
+		r.f.LastSendError = err
+		return
+	}
+	r.f.Requests++
+}
+
+// fill asks for heights until fetchWindow are in flight.
+func (r *rangeFetch) fill() {
+	for len(r.inFlight) < fetchWindow && r.next <= r.last {
+		fl := &flight{}
+		r.inFlight[r.next] = fl
+		r.send(r.next, fl)
+		r.next++
+	}
+}
+
+// deadline is the earliest resend deadline: it bounds the wait.
+func (r *rangeFetch) deadline() time.Time {
+	d := time.Now().Add(r.resend)
+	for _, fl := range r.inFlight {
+		if t := fl.sentAt.Add(r.resend); t.Before(d) {
+			d = t
+		}
+	}
+	return d
+}
+
+// take books a datagram received: a block asked for, a "no such block" or
+// a malformed block.
+func (r *rangeFetch) take(p packet) {
+	if !r.c.fromTarget(p) {
+		return
+	}
+	m, err := protocol.Parse(p.Data)
+	if err != nil {
+		return
+	}
+	rep, isReply := m.(protocol.GetBlockReply)
+	switch {
+	case !isReply:
+	case rep.Block == nil && rep.Problem != nil:
+		r.f.Bad++
+	case rep.Block == nil:
+		r.f.NoBlock++
+	case r.inFlight[rep.Block.Height] != nil:
+		r.f.Blocks[rep.Block.Height-r.f.First] = rep.Block
+		delete(r.inFlight, rep.Block.Height)
+		r.got++
+	}
+}
+
+// resendExpired resends what got no answer in time, and gives up on what
+// ran out of tries.
+func (r *rangeFetch) resendExpired(now time.Time) {
+	for h, fl := range r.inFlight {
+		if now.Sub(fl.sentAt) < r.resend {
+			continue
+		}
+		if fl.tries >= fetchTries {
+			delete(r.inFlight, h)
+			r.failed++
+			continue
+		}
+		r.f.Resent++
+		r.send(h, fl)
+	}
 }
 
 // rangeProblem is one block of a range that does not verify.
