@@ -23,29 +23,16 @@ func gossipRows(ctx context.Context, o Options) ([]Row, error) {
 	start := chain.Extend(nil, 3, Difficulty, "gossip", 1_700_000_000)
 
 	heapBefore := heapInUse()
-	var nodes []*runningNode
+	nodes, err := startGossipNodes(o.Nodes, start, t, interval)
 	defer func() {
 		for _, n := range nodes {
 			n.stop()
 		}
 	}()
-	var seeds []netip.AddrPort
-	for i := range o.Nodes {
-		spec := nodeSpec{name: fmt.Sprintf("g%d", i), blocks: start, seeds: seeds, timings: t}
-		if i == 0 {
-			spec.mine = func(c *peer.Config) {
-				c.Mine, c.MineThreads, c.MinBlockInterval, c.MineMessage = true, 1, interval, "gossip bench"
-			}
-		}
-		n, err := startNode(spec)
-		if err != nil {
-			return nil, err
-		}
-		nodes = append(nodes, n)
-		if i == 0 {
-			seeds = []netip.AddrPort{n.addr}
-		}
+	if err != nil {
+		return nil, err
 	}
+	seeds := []netip.AddrPort{nodes[0].addr}
 	began := time.Now()
 	bound := 3*t.GossipInterval + 2*time.Minute
 	// Polled once a second: a Status of a node lists all its peers, and
@@ -60,23 +47,13 @@ func gossipRows(ctx context.Context, o Options) ([]Row, error) {
 	heapAfter := heapInUse()
 	perNode := float64(heapAfter-heapBefore) / float64(len(nodes))
 
-	// Steady state: datagrams sent by all nodes over o.Steady.
-	sent0, err := totalSent(nodes)
+	// Steady state: datagrams sent by all nodes over o.Steady (at least
+	// two gossip rounds).
+	steady := max(o.Steady, 2*t.GossipInterval)
+	perMin, err := sentPerMinute(ctx, nodes, steady)
 	if err != nil {
 		return nil, err
 	}
-	steady := max(o.Steady, 2*t.GossipInterval) // at least two gossip rounds
-	t0 := time.Now()
-	select {
-	case <-time.After(steady):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	sent1, err := totalSent(nodes)
-	if err != nil {
-		return nil, err
-	}
-	perMin := float64(sent1-sent0) / float64(len(nodes)) / time.Since(t0).Minutes()
 
 	// A block from the miner reaching every node, o.Announces times.
 	var reach []float64
@@ -89,25 +66,10 @@ func gossipRows(ctx context.Context, o Options) ([]Row, error) {
 	}
 
 	// A new node's GOSSIP known by every node.
-	joiner, err := startNode(nodeSpec{name: "joiner", blocks: start, seeds: seeds, timings: t})
+	known, err := joinKnown(ctx, nodes, nodeSpec{name: "joiner", blocks: start, seeds: seeds, timings: t}, bound)
 	if err != nil {
 		return nil, err
 	}
-	joined := time.Now()
-	defer joiner.stop()
-	want := joiner.addr.String()
-	if err := waitAll(ctx, nodes, bound, 10*time.Millisecond, func(n *runningNode) (bool, error) {
-		s, err := status(n.Node)
-		for _, p := range s.Peers {
-			if p.Addr == want {
-				return true, err
-			}
-		}
-		return false, err
-	}); err != nil {
-		return nil, fmt.Errorf("the new node known by all: %w", err)
-	}
-	known := time.Since(joined)
 
 	name := fmt.Sprintf("%d nodes", len(nodes))
 	maxReach := reach[0]
@@ -124,6 +86,73 @@ func gossipRows(ctx context.Context, o Options) ([]Row, error) {
 		{Name: name + ": heap per node", Value: perNode / (1 << 20), Unit: "MB", Target: "< 20 MB",
 			Met: met(perNode < 20<<20), Note: fmt.Sprintf("process heap in use, after GC, minus the heap before the nodes (%d nodes)", len(nodes))},
 	}, nil
+}
+
+// startGossipNodes starts n nodes holding start, the first a paced miner
+// and the seed of the others; it returns those it started, also on error.
+func startGossipNodes(n int, start []*chain.Block, t peer.Timings, interval time.Duration) ([]*runningNode, error) {
+	var nodes []*runningNode
+	var seeds []netip.AddrPort
+	for i := range n {
+		spec := nodeSpec{name: fmt.Sprintf("g%d", i), blocks: start, seeds: seeds, timings: t}
+		if i == 0 {
+			spec.mine = func(c *peer.Config) {
+				c.Mine, c.MineThreads, c.MinBlockInterval, c.MineMessage = true, 1, interval, "gossip bench"
+			}
+		}
+		node, err := startNode(spec)
+		if err != nil {
+			return nodes, err
+		}
+		nodes = append(nodes, node)
+		if i == 0 {
+			seeds = []netip.AddrPort{node.addr}
+		}
+	}
+	return nodes, nil
+}
+
+// sentPerMinute returns the datagrams sent per node and minute over d.
+func sentPerMinute(ctx context.Context, nodes []*runningNode, d time.Duration) (float64, error) {
+	sent0, err := totalSent(nodes)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	sent1, err := totalSent(nodes)
+	if err != nil {
+		return 0, err
+	}
+	return float64(sent1-sent0) / float64(len(nodes)) / time.Since(t0).Minutes(), nil
+}
+
+// joinKnown starts a node of spec and returns how long until every node
+// lists it as a peer (within bound).
+func joinKnown(ctx context.Context, nodes []*runningNode, spec nodeSpec, bound time.Duration) (time.Duration, error) {
+	joiner, err := startNode(spec)
+	if err != nil {
+		return 0, err
+	}
+	joined := time.Now()
+	defer joiner.stop()
+	want := joiner.addr.String()
+	if err := waitAll(ctx, nodes, bound, 10*time.Millisecond, func(n *runningNode) (bool, error) {
+		s, err := status(n.Node)
+		for _, p := range s.Peers {
+			if p.Addr == want {
+				return true, err
+			}
+		}
+		return false, err
+	}); err != nil {
+		return 0, fmt.Errorf("the new node known by all: %w", err)
+	}
+	return time.Since(joined), nil
 }
 
 // announceReach waits for the miner (nodes[0]) to reach a new height and
