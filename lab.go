@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -17,7 +15,6 @@ import (
 
 	"blockpeer/chain"
 	"blockpeer/lab"
-	"blockpeer/peer"
 	"blockpeer/status"
 	"blockpeer/store"
 )
@@ -77,7 +74,7 @@ func runLab(ctx context.Context, args []string, out io.Writer) error {
 	page := "(none)"
 	if *httpAddr != "" {
 		h := status.HandlerWith(nil, status.Options{Nodes: labSources(l), Lab: l.Handler()})
-		stop, url, err := serveStatus(*httpAddr, h, log)
+		stop, url, err := status.Serve(*httpAddr, h, func(err error) { log.Error().Err(err).Msg("status page stopped") })
 		if err != nil {
 			l.Close()
 			return err
@@ -205,34 +202,4 @@ func printLabBanner(out io.Writer, l *lab.Lab, difficulty int, seedRole, page st
 	fmt.Fprintf(out, "  give a word:  echo '{\"type\":\"NEW_WORD\",\"word\":\"hello\"}' | nc -u -w1 127.0.0.1 %d\n", l.Seed.Port())
 	fmt.Fprintf(out, "  scenarios:    type help here, or use the page's buttons (add, stop, partition, heal, liar, loss, delay, word)\n")
 	fmt.Fprintf(out, "  stop:         Ctrl-C\n\n")
-}
-
-// startStatusServer listens on addr (failing at once if it is taken) and
-// serves the status page; stop shuts it down.
-func startStatusServer(addr string, nodes []*peer.Node, log zerolog.Logger) (stop func(), url string, err error) {
-	sources := make([]status.Source, len(nodes))
-	for i, n := range nodes {
-		sources[i] = n
-	}
-	return serveStatus(addr, status.Handler(sources), log)
-}
-
-// serveStatus serves h on addr.
-func serveStatus(addr string, h http.Handler, log zerolog.Logger) (stop func(), url string, err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("status page on %s: %w (choose another with -http)", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("status page stopped")
-		}
-	}()
-	url = "http://" + ln.Addr().String() + "/"
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, url, nil
 }

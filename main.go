@@ -27,6 +27,7 @@ import (
 
 	"blockpeer/chain"
 	"blockpeer/peer"
+	"blockpeer/status"
 	"blockpeer/store"
 )
 
@@ -216,7 +217,8 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if f.httpAddr != "" {
-		stopHTTP, _, err := startStatusServer(f.httpAddr, []*peer.Node{node}, log)
+		stopHTTP, _, err := status.Serve(f.httpAddr, status.Handler([]status.Source{node}),
+			func(err error) { log.Error().Err(err).Msg("status page stopped") })
 		if err != nil {
 			return err
 		}
