@@ -124,6 +124,9 @@ func (n *Node) addMined(b *chain.Block, words int) {
 	n.obs.tip, n.obs.tipAt = b.Hash, n.mine.lastMined // told as mined, not again as a tip
 	held := make(map[netip.AddrPort]heldTip, n.members.Len())
 	for _, m := range n.members.All() {
+		if !m.Proven {
+			continue // an address only named in a message may be anyone's: no block is sent there
+		}
 		n.send(m.Addr, protocol.Announce{Block: b})
 		if m.Height == b.Height && m.Hash == prev && !m.ReportedAt.IsZero() {
 			// It was on our chain (or had none, for our genesis): with

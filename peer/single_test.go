@@ -188,3 +188,43 @@ func TestRoundWithLostRepliesComesBackSoon(t *testing.T) {
 		t.Fatalf("no round within %v of a round that heard nothing", tm.ConsensusInterval/8+2*tm.StatsWindow)
 	}
 }
+
+// TestMinedBlockNotSentToUnprovenAddresses: a mined block is ANNOUNCEd to
+// the members heard from at their own address, never to one only named in
+// a GOSSIP (a victim's address, for all we know: each block would be one
+// more datagram toward it, for one GOSSIP a minute).
+func TestMinedBlockNotSentToUnprovenAddresses(t *testing.T) {
+	sim := peer.NewSim(peer.SimConfig{Seed: 1, Timings: peer.CourseTimings(), Difficulty: testDifficulty,
+		MinDelay: time.Millisecond, MaxDelay: time.Millisecond})
+	miner, err := sim.AddNode("miner", nil, chain.Extend(nil, 3, testDifficulty, "c", 1_700_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := sim.AddNode("member", []netip.AddrPort{miner.Addr()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, attacker := netip.MustParseAddrPort("127.0.0.1:9999"), netip.MustParseAddrPort("127.0.0.1:9998")
+	announced := map[netip.AddrPort]int{}
+	sim.Watch(func(from, to netip.AddrPort, data []byte) {
+		if strings.Contains(string(data), `"ANNOUNCE"`) {
+			announced[to]++
+		}
+	})
+	if err := sim.AddActor(victim, func(netip.AddrPort, []byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	sim.SendAs(attacker, miner.Addr(), []byte(`{"type":"GOSSIP","host":"127.0.0.1","port":9999,"id":"v","name":"victim"}`))
+	sim.RunFor(time.Second)
+	if _, known := miner.Knows(victim); !known {
+		t.Fatal("the named address is not a member: the test tests nothing")
+	}
+	sim.Mine(miner)
+	sim.RunFor(time.Second)
+	if announced[member.Addr()] == 0 {
+		t.Fatal("the proven member got no ANNOUNCE")
+	}
+	if n := announced[victim]; n != 0 {
+		t.Fatalf("%d ANNOUNCEs to an address only named in a GOSSIP", n)
+	}
+}

@@ -1,6 +1,7 @@
 package peer_test
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -15,7 +16,9 @@ import (
 // instead of 0 while it rests.
 func TestStatusPeersOnOurTipAndRestingMiner(t *testing.T) {
 	seed := startNode(t, "seed", nil, nil, func(c *peer.Config) {
-		c.Mine, c.MineGenesis, c.MineThreads = true, true, 1
+		// Mining starts once both followers have told the seed they have
+		// no chain: from then on only its ANNOUNCEs tell it where they are.
+		c.Mine, c.MineGenesis, c.MineThreads = false, true, 1
 		c.MinBlockInterval = 400 * time.Millisecond
 		c.Difficulty = 3
 		// No consensus round of the seed refreshes what peers told it:
@@ -25,6 +28,20 @@ func TestStatusPeersOnOurTipAndRestingMiner(t *testing.T) {
 	var followers []*testNode
 	for _, name := range []string{"a", "b"} {
 		followers = append(followers, startNode(t, name, nil, []netip.AddrPort{seed.addr}, func(c *peer.Config) { c.Difficulty = 3 }))
+	}
+	eventually(t, 10*time.Second, "both followers' 'no chain' at the seed", func() bool {
+		told := 0
+		for _, p := range seed.status(t).Peers {
+			if !p.ReportedAt.IsZero() {
+				told++
+			}
+		}
+		return told == 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := seed.SetMining(ctx, true, 400*time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
 	// Wait until the seed has mined a few blocks after both joined.
 	start := seed.status(t).Height
