@@ -91,7 +91,7 @@ const (
 	Searching Phase = iota // binary search for the fork point
 	Fetching               // pipelined download of the blocks above it
 	Done                   // a verified candidate is ready: see Result
-	Failed                 // given up: see Err and MarkBad
+	Failed                 // given up: see Err and the notes
 )
 
 func (p Phase) String() string {
@@ -134,7 +134,6 @@ type Sync struct {
 	local  LocalChain
 	phase  Phase
 	err    error
-	bad    bool
 
 	backers []*backer
 	byAddr  map[netip.AddrPort]*backer
@@ -239,11 +238,6 @@ func (s *Sync) Phase() Phase { return s.phase }
 
 // Err returns why a Failed sync failed.
 func (s *Sync) Err() error { return s.err }
-
-// MarkBad reports whether a Failed sync proved the target chain bad (its
-// blocks are invalid or its backers cannot serve it), as opposed to having
-// lost its backers to silence.
-func (s *Sync) MarkBad() bool { return s.bad }
 
 // ForkPoint returns the first height being fetched (valid once Fetching).
 func (s *Sync) ForkPoint() int { return s.from }
@@ -585,15 +579,15 @@ func (s *Sync) requeue(b *backer) {
 	}
 }
 
-// stall ends a sync that verified nothing for StallTimeout; it marks
-// nothing bad (its backers may be slow, or one of them loops us).
+// stall ends a sync that verified nothing for StallTimeout (its backers
+// may be slow, or one of them loops us); it blames nobody.
 func (s *Sync) stall(now time.Time) {
 	if s.extended && s.from+len(s.verified) >= s.target.Height {
 		s.to = s.from + len(s.verified) // the extra block was optional
 		s.phase = Done
 		return
 	}
-	s.phase, s.bad = Failed, false
+	s.phase = Failed
 	s.err = fmt.Errorf("%w for %v: %d of %d blocks verified after %v", ErrStalled,
 		s.cfg.StallTimeout, len(s.verified), s.to-s.from, now.Sub(s.lastProgress).Round(time.Millisecond))
 }
@@ -609,12 +603,6 @@ func (s *Sync) fail() {
 		return
 	}
 	s.phase = Failed
-	s.bad = true
-	for _, b := range s.backers {
-		if b.silent {
-			s.bad = false // some backer may have served it, had it answered
-		}
-	}
 	s.err = fmt.Errorf("%w for %d@%.12s after %d of %d blocks", ErrNoBackers,
 		s.target.Height, s.target.Hash, len(s.verified), s.to-s.from)
 }

@@ -526,8 +526,10 @@ func TestSyncAllBackersLie(t *testing.T) {
 	if m.s.Phase() != Failed {
 		t.Fatalf("phase %v, want failed", m.s.Phase())
 	}
-	if !m.s.MarkBad() {
-		t.Error("MarkBad() = false for a chain whose every backer served an invalid block")
+	for _, n := range m.notes {
+		if n.Kind != NoteLied {
+			t.Errorf("note %v: every backer served an invalid block, want each noted as a liar", n)
+		}
 	}
 	if !errors.Is(m.s.Err(), ErrNoBackers) {
 		t.Errorf("Err() = %v, want ErrNoBackers", m.s.Err())
@@ -567,8 +569,10 @@ func TestSyncAllBackersSilent(t *testing.T) {
 			if m.s.Phase() != Failed {
 				t.Fatalf("phase %v, want failed", m.s.Phase())
 			}
-			if m.s.MarkBad() {
-				t.Error("MarkBad() = true although nobody answered: silence proves nothing")
+			for _, n := range m.notes {
+				if n.Kind != NoteSilent {
+					t.Errorf("note %v although nobody answered: silence proves nothing", n)
+				}
 			}
 			// Fetching, every backer runs out of strikes at once; while
 			// searching, one probe is in flight at a time, and the stall
@@ -1111,9 +1115,6 @@ func TestSyncBackerOnAnotherFork(t *testing.T) {
 				if n.Peer != moved {
 					t.Errorf("honest backer %s dropped: %v", n.Peer, n.Err)
 				}
-			}
-			if m.s.Phase() == Failed && m.s.MarkBad() {
-				t.Fatalf("the target chain, served by 2 of 3 backers, proved bad: %v", m.s.Err())
 			}
 			if m.s.Phase() != Done {
 				t.Fatalf("phase %v, err %v", m.s.Phase(), m.s.Err())

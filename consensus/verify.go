@@ -158,7 +158,7 @@ func (s *Sync) refute(r received, err error) {
 		s.queueRetry(s.from, nil)
 		s.wrong(r.peer, fmt.Errorf("its block %d does not link to the block %d it said we share: %w", s.from, s.from-1, err))
 	case s.searches > len(s.backers):
-		s.phase, s.bad = Failed, false
+		s.phase = Failed
 		s.err = fmt.Errorf("the fork point was contradicted %d times", s.searches)
 	default:
 		s.search(s.from, r.peer) // theirs and ours differ at from-1 at the latest
