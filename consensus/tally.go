@@ -1,8 +1,10 @@
-// Package consensus decides which chain to follow and how to fetch it: it
-// groups STATS replies by (height, hash), chooses the tallest group not
-// marked bad (ties broken by the number of backers), and plans a pipelined
-// download of that chain spread over the group's backers, verifying blocks
-// as they arrive.
+// Package consensus decides which chain to follow and how to fetch it: a
+// consensus round (Round) groups STATS replies by (height, hash), asks for
+// the top blocks of every taller chain to see which claims are real, and
+// chooses the tallest proven chain that still has a backer not excluded
+// (Choose; ties broken by the number of backers); a Sync plans a
+// pipelined download of that chain spread over its backers, verifying
+// blocks as they arrive and deciding whom a wrong block speaks against.
 //
 // It does no I/O and reads no clock: callers feed it events with the
 // current time and send the requests it returns. The node's event loop
