@@ -86,11 +86,7 @@ func (n *Node) noteBan(addr netip.AddrPort, why string, now time.Time) {
 		n.bansSeen = map[string]time.Time{}
 	}
 	n.bansSeen[addr.String()] = now
-	name := addr.String()
-	if m := n.members.Get(addr); m != nil && m.Name != "" {
-		name = m.Name + " (" + addr.String() + ")"
-	}
-	n.emit(Event{Time: now, Kind: EventBan, Blocks: n.chain.Height(), Peer: addr.String(), Text: "banned " + name + ": " + why})
+	n.emit(Event{Time: now, Kind: EventBan, Blocks: n.chain.Height(), Peer: addr.String(), Text: "banned " + addr.String() + ": " + why})
 }
 
 // observe turns what changed since the last call into events: our tip,

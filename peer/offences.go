@@ -2,6 +2,7 @@ package peer
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"blockpeer/consensus"
@@ -19,7 +20,10 @@ func (n *Node) offend(addr netip.AddrPort, points float64, what string, err erro
 		n.stats.Bans++
 		why := what
 		if err != nil {
-			why += ": " + err.Error()
+			// The gist: "sent an invalid block: its block 1 does not
+			// link to ...", without the hashes that follow.
+			parts := strings.SplitN(err.Error(), ": ", 3)
+			why += ": " + strings.Join(parts[:min(2, len(parts))], ": ")
 		}
 		n.noteBan(addr, why, now) // before it leaves the table: the event names it
 		if m := n.members.Remove(addr); m != nil {
