@@ -30,6 +30,11 @@ type backer struct {
 type request struct {
 	peer *backer
 	sent time.Time
+	// resent: an earlier request for the height timed out. Its answer
+	// may be the late answer to that one, so it gives no round-trip
+	// sample (Karn's algorithm): a late answer timed from the resend
+	// would shrink the estimate and time out still more requests.
+	resent bool
 }
 
 // rttEstimate is a smoothed round-trip time and its mean deviation

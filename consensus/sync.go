@@ -145,6 +145,7 @@ type Sync struct {
 	expired []int            // scratch for Poll: heights timed out, ascending
 	retry   []int            // heights to ask again, ascending
 	avoid   map[int]*backer  // height -> backer that last timed out on it
+	lost    map[int]bool     // heights whose request timed out, until answered
 	notes   []Note
 
 	// Searching: our chain and theirs agree at lo (-1: nowhere) and differ
@@ -179,6 +180,7 @@ func NewSync(target Group, local LocalChain, cfg SyncConfig) *Sync {
 		byAddr:    make(map[netip.AddrPort]*backer),
 		pending:   make(map[int]*request),
 		avoid:     make(map[int]*backer),
+		lost:      make(map[int]bool),
 		conflicts: make(map[int]conflict),
 		have:      make(map[int]received),
 		probe:     -1,
@@ -220,6 +222,7 @@ func (s *Sync) search(hi int, prober *backer) {
 	clear(s.have)
 	clear(s.conflicts)
 	clear(s.avoid)
+	clear(s.lost)
 	s.verified, s.suppliers, s.retry = nil, nil, nil
 	for h, r := range s.pending {
 		delete(s.pending, h)
@@ -300,6 +303,7 @@ func (s *Sync) Poll(now time.Time) []Request {
 			continue // its backer was dropped by an earlier expiry of this Poll, and its requests put back
 		}
 		delete(s.pending, h)
+		s.lost[h] = true
 		b := r.peer
 		b.inflight--
 		// Losses of requests sent before the last cut belong to a burst
@@ -343,7 +347,7 @@ func (s *Sync) Poll(now time.Time) []Request {
 		}
 		s.takeWanted(h)
 		b.inflight++
-		s.pending[h] = &request{peer: b, sent: now}
+		s.pending[h] = &request{peer: b, sent: now, resent: s.lost[h]}
 		out = append(out, Request{Peer: b.addr, Height: h})
 	}
 	return out
@@ -449,19 +453,23 @@ func (s *Sync) onStrangerBlock(b *chain.Block, r *request) Verdict {
 }
 
 // answered books the answer to request r for height h: the backer asked
-// gets its window back and, when timed, a round-trip sample.
+// gets its window back and, when timed and not resent, a round-trip
+// sample, which also ends its backoff (until then, as in TCP, the doubled
+// timeout stands).
 func (s *Sync) answered(h int, r *request, timed bool) {
 	now := s.at
 	delete(s.pending, h)
 	delete(s.avoid, h)
+	delete(s.lost, h)
 	bk := r.peer
 	bk.inflight--
-	if timed {
+	if timed && !r.resent {
 		rtt := now.Sub(r.sent)
 		bk.rtt.add(rtt)
 		s.rtt.add(rtt)
+		bk.backoff = 0
 	}
-	bk.strikes, bk.backoff = 0, 0
+	bk.strikes = 0
 	bk.lastAnswer = now
 	bk.window = min(s.cfg.MaxWindow, bk.window+1)
 }

@@ -1291,3 +1291,48 @@ func TestSyncStallIsOneStrike(t *testing.T) {
 		t.Errorf("Backers() = %v after one stall, want all three", got)
 	}
 }
+
+// TestSyncLateAnswerGivesNoRoundTrip: a backer that answers every request
+// 300 ms after it was first sent, while its first answers set the timeout
+// near 60 ms. The late answer to a request that was sent again is no
+// round-trip sample (Karn's algorithm): timed from the resend it reads as
+// a fraction of the truth, keeps the timeout short and has nearly every
+// request sent twice (28 resends of 30 blocks before the fix). Now the
+// backoff stands until a request sent once is answered, and the estimate
+// learns the 300 ms.
+func TestSyncLateAnswerGivesNoRoundTrip(t *testing.T) {
+	src := mainChain()[:30]
+	peer := ap("127.0.0.1:9001")
+	cfg := DefaultSyncConfig(testDifficulty)
+	cfg.InitialWindow, cfg.MaxWindow = 1, 1
+	s := NewSync(groupOf(src, peer), localChain(t, nil), cfg)
+	now := t0
+	first := map[int]time.Time{} // when each height was first asked
+	delay := 50 * time.Millisecond
+	requests, answered := 0, 0
+	for step := 0; s.Phase() < Done && step < 20_000; step++ {
+		for _, r := range s.Poll(now) {
+			requests++
+			if _, ok := first[r.Height]; !ok {
+				first[r.Height] = now
+			}
+		}
+		for h, at := range first {
+			if !at.IsZero() && !now.Before(at.Add(delay)) {
+				first[h] = time.Time{} // answered once
+				s.OnBlock(peer, src[h], now)
+				if answered++; answered == 5 {
+					delay = 300 * time.Millisecond
+				}
+			}
+		}
+		now = now.Add(5 * time.Millisecond)
+	}
+	if s.Phase() != Done {
+		t.Fatalf("sync %v after %v: %v", s.Phase(), now.Sub(t0), s.Err())
+	}
+	t.Logf("%d requests for %d blocks", requests, len(src))
+	if resent := requests - len(src); resent > 8 {
+		t.Fatalf("%d requests for %d blocks: %d resent, the late answers shortened the timeout", requests, len(src), resent)
+	}
+}
