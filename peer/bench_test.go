@@ -62,3 +62,31 @@ func height(tb testing.TB, n *testNode) int {
 	}
 	return h
 }
+
+// BenchmarkGossipNamingFreshAddresses measures what one GOSSIP naming an
+// address never seen costs a node whose peer table is full (1,000
+// members): the attacker's cheapest way to make it work. Each one evicts
+// the member named the longest ago.
+//
+//	go test -run x -bench GossipNaming ./peer/
+func BenchmarkGossipNamingFreshAddresses(b *testing.B) {
+	blocks := chain.Extend(nil, 5, testDifficulty, "chain", 1_700_000_000)
+	h := peer.NewHarness(b, blocks, peer.Config{Difficulty: testDifficulty})
+	from := netip.MustParseAddrPort("127.0.0.3:7000")
+	datagram := func(i int) []byte {
+		return fmt.Appendf(nil, `{"type":"GOSSIP","host":"127.0.0.%d","port":%d,"id":"g-%d","name":"f"}`, 2+i/50_000, 10_000+i%50_000, i)
+	}
+	for i := range 1000 {
+		h.InRaw(from, datagram(i))
+	}
+	i := 1000
+	for b.Loop() {
+		h.InRaw(from, datagram(i))
+		if i++; i%1000 == 0 {
+			h.Reset()
+		}
+	}
+	if n := len(h.Status().Peers); n < 900 {
+		b.Fatalf("%d peers: the table was not full", n)
+	}
+}

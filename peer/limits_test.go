@@ -195,3 +195,36 @@ func TestMembersEvict(t *testing.T) {
 		t.Fatalf("%d members, %d proven; want 3, 3", ms.Len(), ms.ProvenLen())
 	}
 }
+
+// TestMembersEvictOldestNamedFirst: in a full table, an unproven newcomer
+// evicts the unproven member named the longest ago, whether the members
+// named since were proven, expired or named again; and the queue behind
+// that choice stays bounded while members come and go.
+func TestMembersEvictOldestNamedFirst(t *testing.T) {
+	ms := newMemberTable(4)
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := 1; i <= 4; i++ {
+		ms.Touch(addrN(i), "", false, t0.Add(time.Duration(i)*time.Second))
+	}
+	ms.Prove(ms.Get(addrN(1)), t0.Add(5*time.Second)) // 1 proven: 2 is the oldest unproven
+	ms.Touch(addrN(3), "again", false, t0.Add(6*time.Second))
+	ms.Touch(addrN(5), "", false, t0.Add(7*time.Second))
+	if ms.Get(addrN(2)) != nil || ms.Get(addrN(1)) == nil || ms.Get(addrN(3)) == nil {
+		t.Fatalf("evicted the wrong member: %v", ms.All())
+	}
+	ms.Remove(addrN(3))
+	ms.Touch(addrN(3), "", false, t0.Add(8*time.Second)) // named anew: now the newest
+	ms.Touch(addrN(6), "", false, t0.Add(9*time.Second))
+	if ms.Get(addrN(4)) != nil || ms.Get(addrN(3)) == nil {
+		t.Fatalf("a member forgotten and named again kept its old place: %v", ms.All())
+	}
+	// Named, then expired, over and over: the queue is swept.
+	for i := range 10_000 {
+		now := t0.Add(time.Hour + time.Duration(i)*time.Second)
+		ms.Touch(addrN(100+i), "", false, now)
+		ms.Expire(now, time.Millisecond)
+	}
+	if len(ms.named) > 2*16 {
+		t.Fatalf("%d members queued for eviction in a table of %d", len(ms.named), ms.Len())
+	}
+}

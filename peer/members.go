@@ -39,6 +39,12 @@ type memberTable struct {
 	max    int
 	peers  map[netip.AddrPort]*Member
 	proven []netip.AddrPort // the proven members' addresses, sorted: Random picks from it
+	// named holds the unproven members in the order they were named,
+	// oldest first, for evict to find the oldest at once (a flood of
+	// GOSSIPs naming fresh addresses would otherwise cost a scan of the
+	// table each). Members proven or forgotten since are skipped when
+	// met, and swept out when they are half of it.
+	named []*Member
 }
 
 // newMemberTable returns an empty table holding at most max peers.
@@ -59,6 +65,9 @@ func (ms *memberTable) Touch(addr netip.AddrPort, name string, proven bool, now 
 		}
 		m = &Member{Addr: addr}
 		ms.peers[addr] = m
+		if !proven {
+			ms.addNamed(m)
+		}
 	}
 	if name != "" {
 		m.Name = name
@@ -88,30 +97,45 @@ func (ms *memberTable) Prove(m *Member, now time.Time) {
 	ms.proven = slices.Insert(ms.proven, i, m.Addr)
 }
 
-// evict makes room in a full table: it forgets the unproven member heard
-// of least recently or, for a proven newcomer when every member is proven,
+// addNamed queues m, new and unproven, behind the members named before.
+func (ms *memberTable) addNamed(m *Member) {
+	ms.named = append(ms.named, m)
+	if len(ms.named) > 2*max(ms.max, 16) {
+		ms.named = slices.DeleteFunc(ms.named, func(n *Member) bool { return !ms.isNamed(n) })
+	}
+}
+
+// isNamed reports whether n, queued in named, is still an unproven member.
+func (ms *memberTable) isNamed(n *Member) bool { return !n.Proven && ms.peers[n.Addr] == n }
+
+// evict makes room in a full table: it forgets the unproven member named
+// the longest ago or, for a proven newcomer when every member is proven,
 // the member silent the longest. It reports whether it made room: an
 // unproven newcomer never evicts a proven member.
 func (ms *memberTable) evict(forProven bool) bool {
-	// better reports whether m makes a better victim than v: unproven
-	// first, then silent the longest, then by address (the same members
-	// give the same victim).
-	better := func(m, v *Member) bool {
-		if m.Proven != v.Proven {
-			return !m.Proven
+	for len(ms.named) > 0 {
+		n := ms.named[0]
+		ms.named[0] = nil
+		ms.named = ms.named[1:]
+		if ms.isNamed(n) {
+			ms.forget(n.Addr)
+			return true
 		}
-		if !m.LastSeen.Equal(v.LastSeen) {
-			return m.LastSeen.Before(v.LastSeen)
-		}
-		return m.Addr.Compare(v.Addr) < 0
 	}
+	if !forProven {
+		return false
+	}
+	// Every member is proven: the one silent the longest goes, the
+	// lowest address among equals (the same members give the same
+	// victim).
 	var victim *Member
 	for _, m := range ms.peers {
-		if victim == nil || better(m, victim) {
+		if victim == nil || m.LastSeen.Before(victim.LastSeen) ||
+			m.LastSeen.Equal(victim.LastSeen) && m.Addr.Compare(victim.Addr) < 0 {
 			victim = m
 		}
 	}
-	if victim == nil || victim.Proven && !forProven {
+	if victim == nil {
 		return false
 	}
 	ms.forget(victim.Addr)
