@@ -111,6 +111,13 @@ func (h *Harness) Advance(d time.Duration) {
 	}
 }
 
+// Now returns the fake clock's time.
+func (h *Harness) Now() time.Time { return h.now }
+
+// Reset forgets what the node sent so far (marks taken before are void),
+// for tests that send more than is worth keeping.
+func (h *Harness) Reset() { h.out = h.out[:0] }
+
 // Out returns what the node sent so far, oldest first.
 func (h *Harness) Out() []Sent { return h.out }
 
