@@ -22,6 +22,10 @@ type Harness struct {
 	now  time.Time
 	addr netip.AddrPort
 	out  []Sent
+	// peers answer what the node sends to their address (see Answer);
+	// answered is how much of out they have seen.
+	peers    map[netip.AddrPort]func(protocol.Message) []protocol.Message
+	answered int
 }
 
 // Sent is a datagram the node sent.
@@ -49,7 +53,8 @@ var HarnessEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // (Name, Advertise, Now and the timings are filled in when zero).
 func NewHarness(t testing.TB, blocks []*chain.Block, cfg Config) *Harness {
 	t.Helper()
-	h := &Harness{t: t, now: HarnessEpoch, addr: netip.MustParseAddrPort("127.0.0.1:7000")}
+	h := &Harness{t: t, now: HarnessEpoch, addr: netip.MustParseAddrPort("127.0.0.1:7000"),
+		peers: map[netip.AddrPort]func(protocol.Message) []protocol.Message{}}
 	if cfg.Name == "" {
 		cfg.Name = "node"
 	}
@@ -101,13 +106,42 @@ func (h *Harness) InRaw(from netip.AddrPort, data []byte) {
 	h.node.handle(Packet{From: from, Data: data}, h.now)
 }
 
-// Advance moves the clock by d, a tick at a time.
+// Answer plays a peer at addr: from the next step of the clock on, each
+// datagram the node sends there is answered, from addr, with the messages
+// answer returns (none: silence), handed to the node at once.
+func (h *Harness) Answer(addr netip.AddrPort, answer func(m protocol.Message) []protocol.Message) {
+	h.peers[addr] = answer
+}
+
+// Advance moves the clock by d, a tick at a time; after each tick the
+// peers of Answer answer.
 func (h *Harness) Advance(d time.Duration) {
 	end := h.now.Add(d)
 	tick := h.node.cfg.Timings.Tick
 	for h.now.Before(end) {
 		h.now = minTime(h.now.Add(tick), end)
 		h.node.tick(h.now)
+		h.answer()
+	}
+}
+
+// answer has the peers of Answer answer what the node sent them since the
+// last call, and what it sends in turn (at most 100,000 datagrams a call).
+func (h *Harness) answer() {
+	for n := 0; h.answered < len(h.out) && n < 100_000; n++ {
+		s := h.out[h.answered]
+		h.answered++
+		answer := h.peers[s.To]
+		if answer == nil {
+			continue
+		}
+		m, err := protocol.Parse(s.Data)
+		if err != nil {
+			h.t.Fatalf("the node sent %s an unparseable datagram: %v", s.To, err)
+		}
+		for _, r := range answer(m) {
+			h.In(s.To, r)
+		}
 	}
 }
 
@@ -116,7 +150,7 @@ func (h *Harness) Now() time.Time { return h.now }
 
 // Reset forgets what the node sent so far (marks taken before are void),
 // for tests that send more than is worth keeping.
-func (h *Harness) Reset() { h.out = h.out[:0] }
+func (h *Harness) Reset() { h.answer(); h.out, h.answered = h.out[:0], 0 }
 
 // Out returns what the node sent so far, oldest first.
 func (h *Harness) Out() []Sent { return h.out }

@@ -228,3 +228,161 @@ func TestMinedBlockNotSentToUnprovenAddresses(t *testing.T) {
 		t.Fatalf("%d ANNOUNCEs to an address only named in a GOSSIP", n)
 	}
 }
+
+// gossipFrom has the node hear a GOSSIP from from about itself.
+func gossipFrom(h *peer.Harness, from netip.AddrPort, name, id string) {
+	h.In(from, protocol.Gossip{Host: from.Addr().String(), Port: int(from.Port()), ID: id, Name: name})
+}
+
+// TestSilentPeerDropped: a peer silent for longer than the peer timeout
+// is dropped; one that re-sends the same gossip id (as some peers do) is
+// still alive.
+func TestSilentPeerDropped(t *testing.T) {
+	tm := peer.TestTimings()
+	tm.PeerTimeout = 400 * time.Millisecond
+	h := peer.NewHarness(t, nil, peer.Config{Difficulty: testDifficulty, Timings: tm})
+	quiet, talker := netip.MustParseAddrPort("127.0.0.1:9001"), netip.MustParseAddrPort("127.0.0.1:9002")
+	gossipFrom(h, quiet, "quiet", "q1")
+	gossipFrom(h, talker, "talker", "t1")
+	if n := len(h.Status().Peers); n != 2 {
+		t.Fatalf("%d peers, want both", n)
+	}
+	for range 12 {
+		gossipFrom(h, talker, "talker", "t1")
+		h.Advance(100 * time.Millisecond)
+	}
+	if peers := h.Status().Peers; len(peers) != 1 || peers[0].Name != "talker" {
+		t.Fatalf("peers %s, want only the talker", jsonString(peers))
+	}
+}
+
+// TestGossipForwardedOnceToThree: a GOSSIP id is forwarded once, to at
+// most 3 peers, never to its originator or its sender; the originator
+// gets a GOSSIP_REPLY.
+func TestGossipForwardedOnceToThree(t *testing.T) {
+	h := peer.NewHarness(t, nil, peer.Config{Difficulty: testDifficulty})
+	var members []netip.AddrPort
+	for i := range 5 {
+		m := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(9001+i))
+		gossipFrom(h, m, "m", fmt.Sprint("join-", i))
+		members = append(members, m)
+	}
+	if n := len(h.Status().Peers); n != 5 {
+		t.Fatalf("%d peers, want 5", n)
+	}
+	origin, sender := members[0], members[1]
+	mark := h.Mark()
+	g := protocol.Gossip{Host: "127.0.0.1", Port: int(origin.Port()), ID: "the-id", Name: "origin"}
+	h.In(sender, g)
+	h.In(sender, g) // a repeat: never forwarded twice
+	h.Advance(time.Second)
+	got := map[netip.AddrPort]int{} // copies of the-id forwarded to each member
+	replied := false
+	for _, s := range h.Out()[mark:] {
+		m, err := protocol.Parse(s.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := m.(type) {
+		case protocol.Gossip:
+			if m.ID == "the-id" {
+				got[s.To]++
+			}
+		case protocol.GossipReply:
+			replied = replied || s.To == origin && m.Name == "node"
+		}
+	}
+	total := 0
+	for to, n := range got {
+		if to == origin || to == sender {
+			t.Errorf("forwarded to %s, the originator or the sender", to)
+		}
+		if n > 1 {
+			t.Errorf("%s got the id %d times", to, n)
+		}
+		total += n
+	}
+	if total != 3 {
+		t.Errorf("forwarded to %d peers, want 3", total)
+	}
+	if !replied {
+		t.Error("no GOSSIP_REPLY to the originator")
+	}
+}
+
+// TestConsensusMessageStartsARound: CONSENSUS from a member makes the
+// node ask every known peer for STATS at once; a flood of them makes at
+// most one round per STATS window.
+func TestConsensusMessageStartsARound(t *testing.T) {
+	tm := peer.TestTimings()
+	tm.JoinDelay, tm.ConsensusInterval = time.Hour, time.Hour // no round of its own
+	tm.StatsWindow = time.Second
+	h := peer.NewHarness(t, nil, peer.Config{Difficulty: testDifficulty, Timings: tm})
+	member := netip.MustParseAddrPort("127.0.0.1:9001")
+	isStats := func(s peer.Sent) bool { return s.To == member && s.Type == protocol.TypeStats }
+	gossipFrom(h, member, "m", "m")
+	// A new peer is asked for STATS once, on discovery: take that first.
+	if _, ok := h.WaitOut(0, time.Second, isStats); !ok {
+		t.Fatal("a new peer was not asked for its chain")
+	}
+	mark := h.Mark()
+	for range 20 {
+		h.In(member, protocol.Consensus{})
+	}
+	h.Advance(500 * time.Millisecond)
+	stats := 0
+	for _, s := range h.Out()[mark:] {
+		if isStats(s) {
+			stats++
+		}
+	}
+	if stats != 1 {
+		t.Fatalf("%d STATS after 20 CONSENSUS within a STATS window, want exactly 1", stats)
+	}
+	if c := h.Status().Counters; c.ConsensusRounds != 1 {
+		t.Fatalf("%d rounds, want 1", c.ConsensusRounds)
+	}
+}
+
+// TestStatsAnsweredMidSync: STATS and GET_BLOCK are answered at once, also
+// in the middle of a sync (its backer answers STATS and the round's
+// proof, then nothing).
+func TestStatsAnsweredMidSync(t *testing.T) {
+	blocks := chain.Extend(nil, 300, testDifficulty, "slow", 1_700_000_000)
+	src := netip.MustParseAddrPort("127.0.0.1:9001")
+	tm := peer.TestTimings()
+	tm.RequestTimeout = 5 * time.Second // stay mid-sync for the whole test
+	h := peer.NewHarness(t, blocks[:10], peer.Config{Difficulty: testDifficulty, Timings: tm, Seeds: []netip.AddrPort{src}})
+	h.Answer(src, func(m protocol.Message) []protocol.Message {
+		switch m := m.(type) {
+		case protocol.Gossip:
+			return []protocol.Message{protocol.GossipReply{Host: "127.0.0.1", Port: int(src.Port()), Name: "src"}}
+		case protocol.Stats:
+			return []protocol.Message{protocol.StatsReply{Height: len(blocks), Hash: blocks[len(blocks)-1].Hash}}
+		case protocol.GetBlock:
+			if m.Height >= len(blocks)-2 && m.Height < len(blocks) { // the round's proof only
+				return []protocol.Message{protocol.GetBlockReply{Block: blocks[m.Height]}}
+			}
+		}
+		return nil
+	})
+	for end := h.Now().Add(5 * time.Second); h.Status().Sync == nil; h.Advance(tm.Tick) {
+		if !h.Now().Before(end) {
+			t.Fatalf("no sync within 5 s: %s", jsonString(h.Status().Consensus))
+		}
+	}
+	asker := netip.MustParseAddrPort("127.0.0.1:9002")
+	answersStatsTo(t, h, asker, blocks[:10])
+	mark := h.Mark()
+	h.In(asker, protocol.GetBlock{Height: 3})
+	s, ok := h.WaitOut(mark, 0, func(s peer.Sent) bool { return s.To == asker })
+	if !ok {
+		t.Fatal("no answer to GET_BLOCK during the sync")
+	}
+	if m, err := protocol.Parse(s.Data); err != nil || m.(protocol.GetBlockReply).Block == nil || m.(protocol.GetBlockReply).Block.Hash != blocks[3].Hash {
+		t.Fatalf("GET_BLOCK during the sync: %v %v", m, err)
+	}
+	if h.Status().Sync == nil {
+		t.Fatal("the sync was no longer running")
+	}
+}
