@@ -287,6 +287,14 @@ func (s *Sync) Poll(now time.Time) []Request {
 	if s.phase < Done && now.Sub(s.lastProgress) >= s.cfg.StallTimeout {
 		s.stall(now)
 	}
+	s.expire(now)
+	return s.issue(now)
+}
+
+// expire handles the requests unanswered for longer than their backer's
+// timeout: each height is asked again, and the backer's window, strikes
+// and backoff pay for the loss.
+func (s *Sync) expire(now time.Time) {
 	// Which requests expired is decided before any is handled (handling
 	// one changes its backer's timeout), and they are handled in height
 	// order, not map order: the same events give the same requests.
@@ -325,6 +333,11 @@ func (s *Sync) Poll(now time.Time) []Request {
 			s.drop(b, NoteSilent, fmt.Errorf("no answer to %d requests in a row", b.strikes))
 		}
 	}
+}
+
+// issue returns the requests to send now: the heights wanted next, each
+// to the backer with the most room in its window.
+func (s *Sync) issue(now time.Time) []Request {
 	if s.phase == Done || s.phase == Failed {
 		return nil
 	}

@@ -49,15 +49,7 @@ func (s *Sync) advance() {
 	for s.phase == Fetching {
 		vn := s.from + len(s.verified)
 		if vn == s.to {
-			if s.prevHash == s.target.Hash || s.extended {
-				s.finish()
-				return
-			}
-			// The top is not the reported hash: either the chain grew
-			// meanwhile or the backers report heights off by one. Ask
-			// for one block more; "none" ends the sync as it is.
-			s.extended = true
-			s.to++
+			s.atTop()
 			return
 		}
 		r, ok := s.have[vn]
@@ -65,67 +57,91 @@ func (s *Sync) advance() {
 			return
 		}
 		delete(s.have, vn)
-		supplier := r.peer
-		if r.stranger {
-			supplier = s.anon
+		if err := chain.Validate(r.block, s.prevHash, vn, s.cfg.Difficulty); err != nil {
+			s.reject(vn, r, err)
+		} else {
+			s.accept(vn, r)
 		}
-		err := chain.Validate(r.block, s.prevHash, vn, s.cfg.Difficulty)
-		if err == nil {
-			if c, ok := s.conflicts[vn]; ok && c.peer != supplier && s.supplier(vn-1) != supplier {
-				// Two others agree where this one disagreed: it is set
-				// aside (two agreeing backers may be one liar's).
-				delete(s.conflicts, vn)
-				s.park(c.peer, c.err)
-				if vn != s.from+len(s.verified) { // its blocks below were rolled back
-					s.have[vn] = r
-					continue
-				}
-			}
-			delete(s.conflicts, vn)
-			s.verified = append(s.verified, r.block)
-			s.suppliers = append(s.suppliers, supplier)
-			supplier.lies, supplier.nulls = 0, 0 // a good answer: the wrong ones counted are not in a row
-			s.prevHash = r.block.Hash
-			s.lastProgress = s.at
-			if r.block.Hash == s.target.Hash && vn+1 < s.to {
-				s.to = vn + 1 // the chain is lower than reported: it ends here
-			}
-			continue
-		}
-		below := s.supplier(vn - 1)
-		switch {
-		case r.stranger:
-			// Anyone's block that does not link is dropped, and its
-			// height asked again: it says nothing about anyone.
-			s.queueRetry(vn, nil)
-		case vn == s.from && vn > 0 && errors.Is(err, chain.ErrHash):
-			s.refute(r, err)
-		case !errors.Is(err, chain.ErrHash) || below == nil || below == r.peer:
-			// Invalid in itself, or inconsistent with its own sender's
-			// block below: a wrong answer of the sender.
-			s.queueRetry(vn, nil)
-			s.wrong(r.peer, err)
-		default:
-			// Block vn does not link to block vn-1 from another backer:
-			// one of the two serves another fork. Ask a third backer for
-			// vn; if its block disagrees too, the block below is the odd
-			// one out.
-			if below.dropped != "" {
-				// The block below came from a backer since dropped:
-				// nothing vouches for it any more.
-				s.have[vn] = r
-				s.forget(below)
-				continue
-			}
-			if first, ok := s.conflicts[vn]; !ok || first.peer == r.peer {
-				s.conflicts[vn] = conflict{peer: r.peer, err: err}
-				s.queueRetry(vn, r.peer)
-				continue
-			}
-			delete(s.conflicts, vn)
+	}
+}
+
+// atTop handles a verified prefix that reaches the height asked for: the
+// sync is done when its top is the target's hash, or when one block more
+// was asked already. Otherwise either the chain grew meanwhile or the
+// backers report heights off by one: one block more is asked for, and
+// "none" ends the sync as it is.
+func (s *Sync) atTop() {
+	if s.prevHash == s.target.Hash || s.extended {
+		s.finish()
+		return
+	}
+	s.extended = true
+	s.to++
+}
+
+// accept appends r's block, which links to the verified prefix at height
+// vn, unless it settles a conflict there in a way that rolls the prefix
+// back (then it waits in have for its turn again).
+func (s *Sync) accept(vn int, r received) {
+	supplier := r.peer
+	if r.stranger {
+		supplier = s.anon
+	}
+	if c, ok := s.conflicts[vn]; ok && c.peer != supplier && s.supplier(vn-1) != supplier {
+		// Two others agree where this one disagreed: it is set aside
+		// (two agreeing backers may be one liar's).
+		delete(s.conflicts, vn)
+		s.park(c.peer, c.err)
+		if vn != s.from+len(s.verified) { // its blocks below were rolled back
 			s.have[vn] = r
-			s.park(below, fmt.Errorf("block %d disagrees with blocks %d of two other backers", vn-1, vn))
+			return
 		}
+	}
+	delete(s.conflicts, vn)
+	s.verified = append(s.verified, r.block)
+	s.suppliers = append(s.suppliers, supplier)
+	supplier.lies, supplier.nulls = 0, 0 // a good answer: the wrong ones counted are not in a row
+	s.prevHash = r.block.Hash
+	s.lastProgress = s.at
+	if r.block.Hash == s.target.Hash && vn+1 < s.to {
+		s.to = vn + 1 // the chain is lower than reported: it ends here
+	}
+}
+
+// reject handles r's block at height vn, which failed validation on the
+// verified prefix with err: it weighs against its sender, or against the
+// block below it, or against nobody.
+func (s *Sync) reject(vn int, r received, err error) {
+	below := s.supplier(vn - 1)
+	switch {
+	case r.stranger:
+		// Anyone's block that does not link is dropped, and its height
+		// asked again: it says nothing about anyone.
+		s.queueRetry(vn, nil)
+	case vn == s.from && vn > 0 && errors.Is(err, chain.ErrHash):
+		s.refute(r, err)
+	case !errors.Is(err, chain.ErrHash) || below == nil || below == r.peer:
+		// Invalid in itself, or inconsistent with its own sender's block
+		// below: a wrong answer of the sender.
+		s.queueRetry(vn, nil)
+		s.wrong(r.peer, err)
+	case below.dropped != "":
+		// The block below came from a backer since dropped: nothing
+		// vouches for it any more.
+		s.have[vn] = r
+		s.forget(below)
+	default:
+		// Block vn does not link to block vn-1 from another backer: one
+		// of the two serves another fork. Ask a third backer for vn; if
+		// its block disagrees too, the block below is the odd one out.
+		if first, ok := s.conflicts[vn]; !ok || first.peer == r.peer {
+			s.conflicts[vn] = conflict{peer: r.peer, err: err}
+			s.queueRetry(vn, r.peer)
+			return
+		}
+		delete(s.conflicts, vn)
+		s.have[vn] = r
+		s.park(below, fmt.Errorf("block %d disagrees with blocks %d of two other backers", vn-1, vn))
 	}
 }
 
