@@ -28,9 +28,9 @@ import (
 	"blockpeer/protocol"
 )
 
-// nullBlock is a GET_BLOCK_REPLY with every field null: "I have no such
+// noBlockReply is a GET_BLOCK_REPLY with every field null: "I have no such
 // block", as some course peers say it.
-const nullBlock = `{"type":"GET_BLOCK_REPLY","height":null,"minedBy":null,"nonce":null,"messages":null,"hash":null,"timestamp":null}`
+const noBlockReply = `{"type":"GET_BLOCK_REPLY","height":null,"minedBy":null,"nonce":null,"messages":null,"hash":null,"timestamp":null}`
 
 // local returns 127.0.0.1:port. The Sim's nodes are at 20000 and up: the
 // actors take ports below (asked first by a node, which goes through
@@ -269,7 +269,7 @@ func TestAttackStatsReplyFromOtherPortIsNotTheBackers(t *testing.T) {
 			if m.Height >= 0 && m.Height < len(blocks) {
 				sendAs(t, sim, src, from, protocol.GetBlockReply{Block: blocks[m.Height]})
 			} else {
-				sim.SendAs(src, from, []byte(nullBlock))
+				sim.SendAs(src, from, []byte(noBlockReply))
 			}
 		}
 	})
@@ -328,7 +328,7 @@ func TestAttackAnnounceFarAboveIsOnlyAHint(t *testing.T) {
 		case protocol.Stats:
 			sendAs(t, sim, announcer, from, protocol.StatsReply{Height: len(honest), Hash: top.Hash})
 		case protocol.GetBlock:
-			sim.SendAs(announcer, from, []byte(nullBlock))
+			sim.SendAs(announcer, from, []byte(noBlockReply))
 		}
 	})
 	node := addNode(t, sim, "node", nil, nil)
