@@ -1,8 +1,10 @@
 package peer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -272,4 +274,115 @@ func tamper(blocks []*chain.Block, h int) []*chain.Block {
 func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// logBuf keeps a node's JSON log lines, to count its warnings.
+type logBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// lines returns the log lines at level, decoded.
+func (l *logBuf) lines(t testing.TB, level string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(l.buf.Bytes(), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["level"] == level {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// warningsAbout counts the warning lines about peer addr.
+func (l *logBuf) warningsAbout(t testing.TB, addr netip.AddrPort) int {
+	t.Helper()
+	n := 0
+	for _, m := range l.lines(t, "warn") {
+		if m["peer"] == addr.String() || m["from"] == addr.String() {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// newLogs returns an empty log, shown when the test fails.
+func newLogs(t *testing.T) *logBuf {
+	l := &logBuf{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log of the node under test:\n%s", l)
+		}
+	})
+	return l
+}
+
+// logTo makes the node log JSON at debug level into l.
+func logTo(l *logBuf) nodeOpt {
+	return func(c *peer.Config) { c.Log = zerolog.New(l).Level(zerolog.DebugLevel) }
+}
+
+func encode(t testing.TB, m protocol.Message) string {
+	t.Helper()
+	d, err := protocol.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(d)
+}
+
+// blockJSON is a GET_BLOCK_REPLY carrying b, with fields overridden.
+func blockJSON(t testing.TB, b *chain.Block, override map[string]any) string {
+	t.Helper()
+	m := map[string]any{"type": "GET_BLOCK_REPLY", "height": b.Height, "minedBy": b.MinedBy,
+		"nonce": b.Nonce, "messages": b.Messages, "hash": b.Hash, "timestamp": b.Timestamp}
+	for k, v := range override {
+		m[k] = v
+	}
+	d, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(d)
+}
+
+func statsOf(blocks []*chain.Block) string {
+	return fmt.Sprintf(`"height":%d,"hash":%q`, len(blocks), blocks[len(blocks)-1].Hash)
+}
+
+// offender returns addr's entry in the node's offender list.
+func offender(t *testing.T, node *testNode, addr netip.AddrPort) (peer.OffenderStatus, bool) {
+	t.Helper()
+	for _, o := range node.status(t).Offenders {
+		if o.Addr == addr.String() {
+			return o, true
+		}
+	}
+	return peer.OffenderStatus{}, false
+}
+
+// withReplyRate sets the node's reply rate limit.
+func withReplyRate(rate float64, burst int) nodeOpt {
+	return func(c *peer.Config) { c.Limits.ReplyRate, c.Limits.ReplyBurst = rate, burst }
 }

@@ -118,6 +118,7 @@ type SimNode struct {
 	up    bool
 	gen   int // incarnation: ticks of an earlier one are ignored
 	mined int
+	tweak func(*Config) // changes the node's Config at each Start (nil: the Sim's)
 }
 
 // simLink is a direction-free pair of addresses.
@@ -165,6 +166,14 @@ func (s *Sim) Up() []*SimNode {
 // socket is opened), holding blocks (nil: no chain), joining through seeds,
 // and starts it now.
 func (s *Sim) AddNode(name string, seeds []netip.AddrPort, blocks []*chain.Block) (*SimNode, error) {
+	return s.AddNodeWith(name, seeds, blocks, nil)
+}
+
+// AddNodeWith is AddNode for a node whose Config is not quite the Sim's:
+// tweak, when set, changes it (its Limits, or Timings of its own) at every
+// Start. The node's timers are still checked every Tick of the Sim's
+// timings.
+func (s *Sim) AddNodeWith(name string, seeds []netip.AddrPort, blocks []*chain.Block, tweak func(*Config)) (*SimNode, error) {
 	if len(s.nodes) >= 40000 {
 		return nil, errors.New("sim: out of ports")
 	}
@@ -178,7 +187,7 @@ func (s *Sim) AddNode(name string, seeds []netip.AddrPort, blocks []*chain.Block
 		}
 	}
 	n := &SimNode{sim: s, name: name, addr: netip.AddrPortFrom(loopback, uint16(20000+len(s.nodes))),
-		seeds: append([]netip.AddrPort(nil), seeds...), chain: ch}
+		seeds: append([]netip.AddrPort(nil), seeds...), chain: ch, tweak: tweak}
 	if s.actors[n.addr] != nil {
 		return nil, fmt.Errorf("sim: %s: an actor is at %s", name, n.addr)
 	}
@@ -199,10 +208,14 @@ func (n *SimNode) Start() error {
 	}
 	s := n.sim
 	log := s.cfg.Log.Hook(simClock{s})
-	node, err := New(Config{
+	cfg := Config{
 		Name: n.name, Advertise: n.addr, Seeds: n.seeds, Difficulty: s.cfg.Difficulty,
 		Timings: s.cfg.Timings, RandSeed: s.netRand.Uint64() | 1, Log: log, Now: s.Now,
-	}, simTransport{n}, n.chain)
+	}
+	if n.tweak != nil {
+		n.tweak(&cfg)
+	}
+	node, err := New(cfg, simTransport{n}, n.chain)
 	if err != nil {
 		return fmt.Errorf("sim: %s: %w", n.name, err)
 	}
