@@ -33,7 +33,7 @@ func BenchmarkSync(b *testing.B) {
 					b.Fatal(err)
 				}
 				start := time.Now()
-				fresh, stop := launch(b, "fresh", tr, nil, seeds)
+				fresh := startNodeOn(b, tr, "fresh", nil, seeds)
 				for height(b, fresh) < n {
 					if time.Since(start) > time.Minute {
 						b.Fatalf("no sync of %d blocks within a minute", n)
@@ -44,7 +44,7 @@ func BenchmarkSync(b *testing.B) {
 				if ls := fresh.status(b).LastSync; ls != nil {
 					fetch += time.Duration(ls.Seconds * float64(time.Second))
 				}
-				stop()
+				fresh.stop()
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "s/join")
 			b.ReportMetric(fetch.Seconds()/float64(b.N), "s/fetch")

@@ -38,7 +38,7 @@ func TestWrongDifficultyBansNobody(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(2 * testTimings().StatsWindow) // more rounds: still one error
+	time.Sleep(2 * peer.TestTimings().StatsWindow) // more rounds: still one error
 	if n := len(logs.lines(t, "error")); n != 1 {
 		t.Errorf("%d error lines, want 1:\n%s", n, logs)
 	}

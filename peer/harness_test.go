@@ -20,42 +20,33 @@ import (
 
 const testDifficulty = 2
 
-// testTimings are short timings for tests.
-func testTimings() peer.Timings { return peer.TestTimings() }
-
-// testNode is a node running over real UDP on 127.0.0.1.
+// testNode is a node running on a transport of its own (UDP on 127.0.0.1
+// unless the test gives another) until the test ends, or stop.
 type testNode struct {
 	*peer.Node
 	addr netip.AddrPort
+	stop func() // stops the node and closes its transport; once
 }
 
 type nodeOpt func(*peer.Config)
 
-// startNode starts a node holding blocks, joined through seeds; it stops
-// when the test ends.
+// startNode starts a node over UDP on 127.0.0.1 holding blocks, joined
+// through seeds, at the test timings.
 func startNode(t testing.TB, name string, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) *testNode {
 	t.Helper()
 	tr, err := peer.ListenUDP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runNode(t, name, tr, blocks, seeds, opts...)
+	return startNodeOn(t, tr, name, blocks, seeds, opts...)
 }
 
-// runNode runs a node on tr until the test ends.
-func runNode(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) *testNode {
-	t.Helper()
-	n, stop := launch(t, name, tr, blocks, seeds, opts...)
-	t.Cleanup(stop)
-	return n
-}
-
-// launch starts a node on tr; stop stops it and closes tr.
-func launch(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) (*testNode, func()) {
+// startNodeOn is startNode on the transport tr.
+func startNodeOn(t testing.TB, tr peer.Transport, name string, blocks []*chain.Block, seeds []netip.AddrPort, opts ...nodeOpt) *testNode {
 	t.Helper()
 	cfg := peer.Config{
 		Name: name, Advertise: tr.LocalAddr(), Seeds: seeds, Difficulty: testDifficulty,
-		Timings: testTimings(), Log: testLogger(t), RandSeed: 1,
+		Timings: peer.TestTimings(), Log: testLogger(t), RandSeed: 1,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -81,7 +72,7 @@ func launch(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block,
 			t.Errorf("%s: Run: %v", name, err)
 		}
 	}()
-	stop := func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case <-stopped:
@@ -89,8 +80,9 @@ func launch(t testing.TB, name string, tr peer.Transport, blocks []*chain.Block,
 			t.Errorf("%s: did not stop within 2s", name)
 		}
 		tr.Close()
-	}
-	return &testNode{Node: n, addr: tr.LocalAddr()}, stop
+	})
+	t.Cleanup(stop)
+	return &testNode{Node: n, addr: tr.LocalAddr(), stop: stop}
 }
 
 // testLogger logs to the test's log at debug level when -v is given.

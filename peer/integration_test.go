@@ -136,7 +136,7 @@ func TestStopsPromptly(t *testing.T) {
 	}
 	defer tr.Close()
 	ch, _ := chain.New(testDifficulty, nil)
-	n, err := peer.New(peer.Config{Name: "n", Advertise: tr.LocalAddr(), Difficulty: testDifficulty, Timings: testTimings(), Mine: true, MineGenesis: true, MineThreads: 1}, tr, ch)
+	n, err := peer.New(peer.Config{Name: "n", Advertise: tr.LocalAddr(), Difficulty: testDifficulty, Timings: peer.TestTimings(), Mine: true, MineGenesis: true, MineThreads: 1}, tr, ch)
 	if err != nil {
 		t.Fatal(err)
 	}

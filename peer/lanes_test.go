@@ -93,7 +93,7 @@ func TestStatsAnsweredBeforeGetBlockBacklog(t *testing.T) {
 	}
 	probe := netip.MustParseAddrPort("127.0.0.1:9999")
 	tr.priority <- peer.Packet{From: probe, Data: []byte(`{"type":"STATS"}`)}
-	runNode(t, "busy", tr, blocks, nil)
+	startNodeOn(t, tr, "busy", blocks, nil)
 
 	sent := tr.waitSent(t, 501)
 	first := sent[0]
@@ -123,7 +123,7 @@ func TestPriorityLaneCannotStarveBulk(t *testing.T) {
 	for range 200 {
 		tr.priority <- peer.Packet{From: flooder, Data: []byte(`{"type":"STATS"}`)}
 	}
-	runNode(t, "flooded", tr, blocks, nil)
+	startNodeOn(t, tr, "flooded", blocks, nil)
 
 	sent := tr.waitSent(t, 201)
 	for i, s := range sent {

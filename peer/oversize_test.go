@@ -149,7 +149,7 @@ func TestCheckName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := peer.Config{Name: strings.Repeat("n", 300), Advertise: tr.LocalAddr(), Difficulty: testDifficulty, Timings: testTimings()}
+	cfg := peer.Config{Name: strings.Repeat("n", 300), Advertise: tr.LocalAddr(), Difficulty: testDifficulty, Timings: peer.TestTimings()}
 	if _, err := peer.New(cfg, tr, ch); err == nil || !strings.Contains(err.Error(), "300 bytes") {
 		t.Errorf("New with a 300-byte name: error %v", err)
 	}
