@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -311,6 +312,13 @@ func (l *logBuf) warningsAbout(t testing.TB, addr netip.AddrPort) int {
 		}
 	}
 	return n
+}
+
+// count returns how many times s occurs in the log.
+func (l *logBuf) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), s)
 }
 
 func (l *logBuf) String() string {

@@ -1,10 +1,8 @@
 package peer_test
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,31 +37,12 @@ func oversizeChain(t testing.TB) []*chain.Block {
 	return blocks
 }
 
-// logLines is a zerolog writer that keeps the messages it is given.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// count returns how many lines contain s.
-func (l *logLines) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), s)
-}
-
 // A node serves a valid block over 1024 bytes whole (GET_BLOCK_REPLY up
 // to 64 KiB, as the spec says), so a fresh node syncs past it; the send is
 // logged once for the block, not once per request.
 func TestServesAndSyncsOversizeBlock(t *testing.T) {
 	blocks := oversizeChain(t)
-	logs := &logLines{}
+	logs := &logBuf{}
 	src := startNode(t, "src", blocks, nil, func(c *peer.Config) {
 		c.Log = zerolog.New(zerolog.MultiLevelWriter(logs, zerolog.NewTestWriter(t))).Level(zerolog.DebugLevel)
 	})
@@ -168,7 +147,7 @@ func TestBlockTooLargeForAnyDatagramIsLogged(t *testing.T) {
 		t.Fatal("could not mine the huge block")
 	}
 	blocks = append(blocks, b)
-	logs := &logLines{}
+	logs := &logBuf{}
 	src := startNode(t, "src", blocks, nil, func(c *peer.Config) {
 		c.Log = zerolog.New(logs).Level(zerolog.DebugLevel)
 	})
