@@ -11,7 +11,8 @@ var wellKnownPeers = []string{
 }
 
 // Defaults of the course network. Its timings are peer.CourseTimings and
-// the bounds of every table peer.DefaultLimits (README "Robustness").
+// the bounds of every table peer.DefaultLimits (docs/robustness.md,
+// "Bounded memory").
 const (
 	defaultPort       = 8993
 	defaultDifficulty = 8 // 9 on the course's competition network

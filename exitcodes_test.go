@@ -11,7 +11,7 @@ import (
 
 // TestBinaryExitCodes runs the built binary (go build -o blockpeer ., as
 // the README tells scripts to: go run turns every failure into status 1)
-// and checks the exit statuses the README documents: 0 success, 1 a
+// and checks the exit statuses docs/tools.md documents: 0 success, 1 a
 // failed check or an invalid chain or no answer, 2 a usage error or an
 // unreadable file.
 func TestBinaryExitCodes(t *testing.T) {
