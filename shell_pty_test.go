@@ -59,12 +59,15 @@ func startOnTerminal(t *testing.T, bin string, args ...string) (master *os.File,
 			}
 		}
 	}()
+	// The test may take the exit status from exited; the cleanup waits on
+	// gone, closed once the process is reaped whoever took the status.
 	exited = make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(gone) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		select {
-		case <-exited:
+		case <-gone:
 		case <-time.After(5 * time.Second):
 		}
 	})
