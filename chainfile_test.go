@@ -261,6 +261,7 @@ func TestKillDuringSync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a long sync: not in -short")
 	}
+	t.Parallel() // mostly waits on a rate-limited sync: the other waiting tests run beside it
 	const (
 		difficulty = 1
 		length     = 12_000
@@ -405,6 +406,7 @@ func realChainFile(t *testing.T, dir string) (string, []*chain.Block) {
 // -chain, come out with export, pass verify, and start another node and a
 // lab's seed through -chain, which serve them.
 func TestChainFileRoundTrip(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	realFile, real := realChainFile(t, dir)

@@ -80,6 +80,7 @@ func startOnTerminal(t *testing.T, bin string, args ...string) (master *os.File,
 // during a command (the terminal is back in its own mode then) stops the
 // shell at once.
 func TestShellOnTerminal(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	bin := buildBinary(t)
 	addr, _ := startToolNode(t)
 	master, screen, exited := startOnTerminal(t, bin, "shell", addr, "-difficulty", "2")
