@@ -61,7 +61,6 @@ func (s *story) String() string {
 
 func TestPartitionThenHeal(t *testing.T) {
 	cfg := testConfig(3, testDifficulty, newTestLog(t))
-	cfg.BlockInterval = 300 * time.Millisecond
 	out := &story{}
 	cfg.Console = out
 	r := startLab(t, cfg)
