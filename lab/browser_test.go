@@ -117,6 +117,7 @@ func TestLabPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
 	}
+	t.Parallel() // its lab mostly rests between blocks: the other labs run beside it
 	browser := chromium()
 	if browser == "" {
 		if os.Getenv("CI") != "" {

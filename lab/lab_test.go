@@ -267,6 +267,7 @@ func knowsPeers(l *lab.Lab) (bool, string) {
 }
 
 func TestLabConverges(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(3, testDifficulty, newTestLog(t)))
 	if len(r.Nodes) != 4 || r.Seed != r.Nodes[0] {
 		t.Fatalf("lab has %d nodes, seed first: %v; want 4", len(r.Nodes), r.Seed == r.Nodes[0])
@@ -300,6 +301,7 @@ func TestLabConverges(t *testing.T) {
 }
 
 func TestAnnouncedBlockReachesEveryNode(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(3, testDifficulty, newTestLog(t)))
 	eventually(t, 30*time.Second, "the lab to converge", func() (bool, string) { return converged(r.Lab, 2) })
 
@@ -346,6 +348,7 @@ func TestAnnouncedBlockReachesEveryNode(t *testing.T) {
 }
 
 func TestHandJoinedNodeSyncs(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(1, testDifficulty, newTestLog(t)))
 	eventually(t, 30*time.Second, "the lab to converge", func() (bool, string) { return converged(r.Lab, 2) })
 
@@ -404,6 +407,7 @@ func TestHandJoinedNodeSyncs(t *testing.T) {
 }
 
 func TestSecondLabOnOtherPorts(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	cfgA, cfgB := testConfig(2, testDifficulty, newTestLog(t)), testConfig(2, testDifficulty, newTestLog(t))
 	cfgA.Prefix, cfgB.Prefix = "a-", "b-"
 	a, b := startLab(t, cfgA), startLab(t, cfgB)
