@@ -15,6 +15,7 @@ import (
 // failed check or an invalid chain or no answer, 2 a usage error or an
 // unreadable file.
 func TestBinaryExitCodes(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	bin := buildBinary(t)
 	addr, blocks := startToolNode(t)
 	dead := closedPort(t)

@@ -53,6 +53,7 @@ func TestParseAnywhere(t *testing.T) {
 // TestFlagsAfterArguments gives every subcommand its flags after its
 // arguments, as the users did.
 func TestFlagsAfterArguments(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	addr, blocks := startToolNode(t)
 	ctx := context.Background()
 

@@ -42,6 +42,7 @@ func silentPeer(t *testing.T) (addr string, got <-chan []byte) {
 // must stop at once (well before its timeout) with exit status 130 and
 // say it was interrupted.
 func TestCtrlCStopsTools(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	bin := buildBinary(t)
 	const stopBound = 5 * time.Second // the timeout is 20 s: waiting it out fails
 	for _, tc := range []struct {

@@ -59,12 +59,15 @@ func startOnTerminal(t *testing.T, bin string, args ...string) (master *os.File,
 			}
 		}
 	}()
+	// The test may take the exit status from exited; the cleanup waits on
+	// gone, closed once the process is reaped whoever took the status.
 	exited = make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(gone) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		select {
-		case <-exited:
+		case <-gone:
 		case <-time.After(5 * time.Second):
 		}
 	})
@@ -77,6 +80,7 @@ func startOnTerminal(t *testing.T, bin string, args ...string) (master *os.File,
 // during a command (the terminal is back in its own mode then) stops the
 // shell at once.
 func TestShellOnTerminal(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	bin := buildBinary(t)
 	addr, _ := startToolNode(t)
 	master, screen, exited := startOnTerminal(t, bin, "shell", addr, "-difficulty", "2")

@@ -86,6 +86,7 @@ func ask(t *testing.T, args ...string) (string, error) {
 }
 
 func TestAsk(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	addr, blocks := startToolNode(t)
 	top := blocks[29]
 	short := func(h string) string { return h[:8] + ".." + h[56:] }
@@ -193,6 +194,7 @@ func TestAskFailures(t *testing.T) {
 }
 
 func TestShellFromPipe(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	addr, blocks := startToolNode(t)
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -224,6 +226,7 @@ func TestShellFromPipe(t *testing.T) {
 }
 
 func TestCheckCommand(t *testing.T) {
+	t.Parallel() // mostly waits (on processes, replies or timeouts)
 	addr, _ := startToolNode(t)
 	var out bytes.Buffer
 	if err := runCheck(context.Background(), []string{"-difficulty", "2", addr}, &out); err != nil {

@@ -118,6 +118,7 @@ var allChecks = []string{"stats", "stats-height", "genesis", "top-block", "last-
 	"gossip-reply", "gossip-forward", "junk", "reply-source", "latency", "datagram-size"}
 
 func TestCheckRealNodeAllPass(t *testing.T) {
+	t.Parallel() // waits out 1 s timeouts (gossip-forward) on its own ports
 	addr := startNode(t, testChain(30))
 	r, out := runCheck(t, checkConfig(addr))
 	if !r.Passed {
@@ -144,6 +145,7 @@ func TestCheckRealNodeAllPass(t *testing.T) {
 }
 
 func TestCheckFullChain(t *testing.T) {
+	t.Parallel() // waits out 1 s timeouts (gossip-forward) on its own ports
 	addr := startNode(t, testChain(300))
 	cfg := checkConfig(addr)
 	cfg.Full = true
@@ -157,6 +159,7 @@ func TestCheckFullChain(t *testing.T) {
 }
 
 func TestCheckNothingListening(t *testing.T) {
+	t.Parallel() // waits out 1 s timeouts (gossip-forward) on its own ports
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -164,11 +167,12 @@ func TestCheckNothingListening(t *testing.T) {
 	addr := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	conn.Close() // nothing listens there now
 	cfg := checkConfig(addr)
+	cfg.Timeout = 200 * time.Millisecond // waited out whole: nothing answers
 	r, out := runCheck(t, cfg)
 	if r.Passed || len(r.Results) != 1 {
 		t.Fatalf("passed %v with %d results, want one FAIL", r.Passed, len(r.Results))
 	}
-	want := fmt.Sprintf("FAIL  stats           no reply from %s within 1s: is it running, is the port right?", addr)
+	want := fmt.Sprintf("FAIL  stats           no reply from %s within 200ms: is it running, is the port right?", addr)
 	if !strings.Contains(out, want) {
 		t.Errorf("output lacks %q", want)
 	}
@@ -354,6 +358,7 @@ func (p *brokenPeer) sendRaw(to netip.AddrPort, data []byte) {
 // TestCheckBrokenPeers: each broken peer gives exactly one FAIL line, the
 // one its flaw deserves, and every other check passes.
 func TestCheckBrokenPeers(t *testing.T) {
+	t.Parallel() // waits out 1 s timeouts (gossip-forward), on its own ports
 	blocks := testChain(20)
 	cases := []struct {
 		name  string
@@ -374,10 +379,34 @@ func TestCheckBrokenPeers(t *testing.T) {
 		{"an oversize reply", oversizeReply, "datagram-size", "datagrams over 1024 bytes"},
 		{"padded block replies", paddedBlock, "datagram-size", "datagrams over 1024 bytes (peers read with a 1024-byte buffer): 11"},
 	}
-	for _, tc := range cases {
+	// The checks mostly wait (1 s for gossip-forward alone): they run all
+	// at once, each on its own broken peer, and the subtests read their
+	// reports. The context bounds them all.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type checked struct {
+		r   *client.Report
+		out string
+		err error
+	}
+	results := make([]checked, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		cfg := checkConfig(startBroken(t, tc.flaw, blocks).addr())
+		wg.Go(func() {
+			var out bytes.Buffer
+			r, err := client.Check(ctx, cfg, &out, client.Options{})
+			results[i] = checked{r, out.String(), err}
+		})
+	}
+	wg.Wait()
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startBroken(t, tc.flaw, blocks).addr()
-			r, out := runCheck(t, checkConfig(addr))
+			r, out, err := results[i].r, results[i].out, results[i].err
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			t.Logf("check:\n%s", out)
 			fails := lines(out, "FAIL")
 			if tc.check == "" {
 				if len(fails) > 0 || !r.Passed {
@@ -438,6 +467,7 @@ func TestChainPipelined(t *testing.T) {
 }
 
 func TestCheckEmptyChain(t *testing.T) {
+	t.Parallel() // waits out 1 s timeouts (gossip-forward) on its own ports
 	addr := startNode(t, nil)
 	r, out := runCheck(t, checkConfig(addr))
 	for _, res := range r.Results {
@@ -454,6 +484,7 @@ func TestCheckEmptyChain(t *testing.T) {
 // Fall 2024 chain (../../shared/vectors.json) passes at the course's
 // difficulty 8, and get marks the real block 1 valid.
 func TestCheckRealBlocks(t *testing.T) {
+	t.Parallel() // waits out 1 s timeouts (gossip-forward) on its own ports
 	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "vectors.json"))
 	if err != nil {
 		t.Fatalf("read test vectors: %v", err)
@@ -505,6 +536,7 @@ func TestCheckRealBlocks(t *testing.T) {
 // raw (minedBy of 20 emoji, 10 messages of 20 emoji) is sent whole, as the
 // spec says; check passes it, and chain fetches it.
 func TestCheckOversizeBlock(t *testing.T) {
+	t.Parallel() // waits out 1 s timeouts (gossip-forward) on its own ports
 	blocks := testChain(1)
 	b := &chain.Block{Height: 1, MinedBy: strings.Repeat("😀", 20), Timestamp: 1_700_000_001}
 	for range chain.MaxMessages {

@@ -1214,17 +1214,24 @@ func TestSyncForkLiarCaughtLater(t *testing.T) {
 func TestSyncRandomLiarScan(t *testing.T) {
 	src := mainChain()[:120]
 	target := groupOf(src, threeBackers...)
-	forks := map[[2]int][]*chain.Block{}
+	// The longest fork mined so far from each fork point: Extend mines the
+	// same blocks whatever the length asked, so a shorter fork from that
+	// point is a prefix of it, and only the blocks above it are mined.
+	forks := map[int][]*chain.Block{}
 	rng := rand.New(rand.NewPCG(7, 11))
 	for i := range 150 {
 		liar := threeBackers[rng.IntN(3)]
 		k := 1 + rng.IntN(len(src)-1)
 		length := 1 + rng.IntN(len(src)-k+5)
-		fork, ok := forks[[2]int{k, length}]
+		fork, ok := forks[k]
 		if !ok {
-			fork = chain.Extend(src[:k], length, testDifficulty, "fork", 1_700_000_000)
-			forks[[2]int{k, length}] = fork
+			fork = src[:k:k]
 		}
+		if len(fork) < k+length {
+			fork = chain.Extend(fork, k+length-len(fork), testDifficulty, "fork", 1_700_000_000)
+			forks[k] = fork
+		}
+		fork = fork[: k+length : k+length]
 		badFrom := -1
 		if rng.IntN(2) == 0 {
 			badFrom = k + rng.IntN(length)

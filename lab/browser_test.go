@@ -88,6 +88,25 @@ func waitNet(t *testing.T, ctx context.Context, d time.Duration, what string, ok
 	}
 }
 
+// waitPage polls the page every 50 ms until the script cond is true, for
+// at most d.
+func waitPage(t *testing.T, ctx context.Context, d time.Duration, what, cond string) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		ok, err := chromedp.Run(wctx, chromedp.Evaluate[bool](cond))
+		if err == nil && ok {
+			return
+		}
+		select {
+		case <-wctx.Done():
+			t.Fatalf("page: timed out after %v waiting for %s (error %v)", d, what, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // TestLabPage drives the lab's page in Chromium: the network picture
 // shows every node and a block's spread; a partition forks the tips as
 // drawn and the heal joins them; a liar is marked; at 1024x768 nothing
@@ -98,6 +117,7 @@ func TestLabPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
 	}
+	t.Parallel() // its lab mostly rests between blocks: the other labs run beside it
 	browser := chromium()
 	if browser == "" {
 		if os.Getenv("CI") != "" {
@@ -151,7 +171,10 @@ func TestLabPage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click("#tab-0")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // a poll fills the tables
+	// A poll fills the tables: the overflow is measured with them full.
+	waitPage(t, ctx, 10*time.Second, "the seed's peers and blocks tables filled", `!document.getElementById("panel-0").hidden &&
+		document.querySelectorAll("#peers-0 tbody tr:not(.empty-row)").length > 0 &&
+		document.querySelectorAll("#blocks-0 tbody tr[data-height]").length > 0`)
 	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +208,6 @@ func TestLabPage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1400, 1000)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1200 * time.Millisecond) // a poll redraws at the new size
 	shot(t, ctx, dir, "lab-1400x1000.png", 1400, 1000, true)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1024, 768)); err != nil {
 		t.Fatal(err)
@@ -213,7 +235,12 @@ func shot(t *testing.T, ctx context.Context, dir, name string, w, h int, publish
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.scrollTo(0, 0)`)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The page is laid out at its size (CSS alone: no script measures it)
+	// once two frames have been drawn since.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
+		chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("wait for the page to be drawn: %v", err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)

@@ -21,19 +21,28 @@ import (
 )
 
 // testDifficulty is the lab chain's difficulty in tests: one mining thread
-// finds a block every few tenths of a second (under -race).
+// finds a block in a few milliseconds (under -race), and the seed then
+// rests testBlockInterval, so a lab's mining costs little CPU and its
+// blocks come at a steady pace.
 //
-// Not 3 or 4, though those mine faster: a node more than one block behind
-// the seed (it joined after the seed's first blocks, as a hand-joined node
-// always does, or its event loop was starved for a moment) gets back within
-// one block only if a consensus round and its sync end before the seed's
-// next block: an ANNOUNCE above our height only starts a round (and is
-// ignored while one runs), the round waits its whole STATS window, and the
-// sync's target is the height of the STATS replies. At difficulty 3 (a
-// block every ~2 ms) or 4 (every ~25 ms, ~50 ms on a busy CPU) such a node
-// trails the seed by about (STATS window + sync) / block interval blocks
-// for ever, and these tests failed a few times in a hundred runs.
-const testDifficulty = 5
+// The pace matters: a node more than one block behind the seed (it joined
+// after the seed's first blocks, as a hand-joined node always does, or its
+// event loop was starved for a moment) gets back within one block only if
+// a consensus round and its sync end before the seed's next block: an
+// ANNOUNCE above our height only starts a round (and is ignored while one
+// runs), the round waits its whole STATS window, and the sync's target is
+// the height of the STATS replies. Mining flat out at difficulty 3 (a
+// block every ~2 ms) or 4 (every ~25 ms, ~50 ms on a busy CPU), such a node
+// trailed the seed by about (STATS window + sync) / block interval blocks
+// for ever, and these tests failed a few times in a hundred runs; mining
+// flat out at difficulty 5 (a block every few tenths of a second, at
+// random) kept one core busy per lab.
+const testDifficulty = 3
+
+// testBlockInterval is the least time between two of a test lab seed's
+// blocks: above the longest STATS window plus a sync (the 300 ms window of
+// lab.Timings, which a hand-joined node uses).
+const testBlockInterval = 400 * time.Millisecond
 
 // testTimings are the lab's timings, shortened so tests move fast.
 func testTimings() peer.Timings {
@@ -50,7 +59,7 @@ func testTimings() peer.Timings {
 // testConfig is a small, fast lab on ephemeral ports, logging to log.
 func testConfig(nodes, difficulty int, log *testLog) lab.Config {
 	return lab.Config{
-		Nodes: nodes, BasePort: 0, Difficulty: difficulty, MineThreads: 1,
+		Nodes: nodes, BasePort: 0, Difficulty: difficulty, MineThreads: 1, BlockInterval: testBlockInterval,
 		Prefix: "t-", Timings: testTimings(), Log: log.logger(),
 	}
 }
@@ -258,6 +267,7 @@ func knowsPeers(l *lab.Lab) (bool, string) {
 }
 
 func TestLabConverges(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(3, testDifficulty, newTestLog(t)))
 	if len(r.Nodes) != 4 || r.Seed != r.Nodes[0] {
 		t.Fatalf("lab has %d nodes, seed first: %v; want 4", len(r.Nodes), r.Seed == r.Nodes[0])
@@ -291,6 +301,7 @@ func TestLabConverges(t *testing.T) {
 }
 
 func TestAnnouncedBlockReachesEveryNode(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(3, testDifficulty, newTestLog(t)))
 	eventually(t, 30*time.Second, "the lab to converge", func() (bool, string) { return converged(r.Lab, 2) })
 
@@ -337,6 +348,7 @@ func TestAnnouncedBlockReachesEveryNode(t *testing.T) {
 }
 
 func TestHandJoinedNodeSyncs(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(1, testDifficulty, newTestLog(t)))
 	eventually(t, 30*time.Second, "the lab to converge", func() (bool, string) { return converged(r.Lab, 2) })
 
@@ -395,6 +407,7 @@ func TestHandJoinedNodeSyncs(t *testing.T) {
 }
 
 func TestSecondLabOnOtherPorts(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	cfgA, cfgB := testConfig(2, testDifficulty, newTestLog(t)), testConfig(2, testDifficulty, newTestLog(t))
 	cfgA.Prefix, cfgB.Prefix = "a-", "b-"
 	a, b := startLab(t, cfgA), startLab(t, cfgB)
@@ -509,6 +522,7 @@ func BenchmarkAnnouncePropagation(b *testing.B) {
 		// short STATS window lets a node that missed the first blocks catch
 		// up (see testDifficulty) before the measurement starts.
 		cfg.Timings.StatsWindow, cfg.Timings.Tick = 20*time.Millisecond, 5*time.Millisecond
+		cfg.BlockInterval = 0 // flat out
 		benchPropagation(b, cfg)
 	})
 	b.Run("default", func(b *testing.B) {

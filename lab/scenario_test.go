@@ -60,8 +60,8 @@ func (s *story) String() string {
 }
 
 func TestPartitionThenHeal(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	cfg := testConfig(3, testDifficulty, newTestLog(t))
-	cfg.BlockInterval = 300 * time.Millisecond
 	out := &story{}
 	cfg.Console = out
 	r := startLab(t, cfg)
@@ -97,6 +97,7 @@ func TestPartitionThenHeal(t *testing.T) {
 }
 
 func TestLiarRefused(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(2, testDifficulty, newTestLog(t)))
 	eventually(t, 30*time.Second, "the lab to converge", func() (bool, string) { return converged(r.Lab, 4) })
 	msg := do(t, r.Lab, "liar 2")
@@ -136,6 +137,7 @@ func TestLiarRefused(t *testing.T) {
 }
 
 func TestStopAndStartKeepsChain(t *testing.T) {
+	t.Parallel() // a lab mostly rests between blocks and waits on the network
 	r := startLab(t, testConfig(2, testDifficulty, newTestLog(t)))
 	eventually(t, 30*time.Second, "the lab to converge", func() (bool, string) { return converged(r.Lab, 2) })
 	do(t, r.Lab, "stop t-1")
