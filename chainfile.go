@@ -104,6 +104,36 @@ func importChainFile(ch *chain.Chain, path string, log zerolog.Logger) error {
 // runExport runs `blockpeer export`: it writes a stored chain, or a
 // running peer's chain fetched over the wire, to out as a chain file.
 func runExport(args []string, out, errOut io.Writer) error {
+	ef, err := parseExportFlags(args, errOut)
+	if err != nil {
+		return err
+	}
+	if ef.list {
+		return listStores(ef.data, out)
+	}
+	if ef.peer != "" {
+		return exportFromPeer(ef.peer, ef.difficulty, ef.timeout, out, errOut)
+	}
+	path, d, err := pickStore(ef.data, ef.file, ef.port, ef.difficulty, ef.set)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return exportStore(path, d, ef.genesis, out, errOut)
+}
+
+// exportFlags are export's command line.
+type exportFlags struct {
+	data, file, genesis, peer string
+	port, difficulty          int
+	list                      bool
+	timeout                   time.Duration
+	set                       map[string]bool // the flags given
+}
+
+// parseExportFlags parses export's command line; usage and flag errors go
+// to errOut, as the chain file goes to stdout.
+func parseExportFlags(args []string, errOut io.Writer) (*exportFlags, error) {
+	ef := &exportFlags{set: map[string]bool{}}
 	fs := flag.NewFlagSet("blockpeer export", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.Usage = func() {
@@ -123,39 +153,42 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	data := fs.String("data", defaultDataDir(), "the node's -data directory")
-	file := fs.String("file", "", "the chain database file itself (overrides -data and -port)")
-	port := fs.Int("port", defaultPort, "the node's -port")
-	difficulty := fs.Int("difficulty", defaultDifficulty, "the node's -difficulty")
-	genesis := fs.String("genesis", "", "export the stored chain whose genesis hash starts with this (default: the one the node serves)")
-	list := fs.Bool("list", false, "list the stores in -data and their chains (genesis, blocks, tip, last used) instead")
-	peer := fs.String("peer", "", "fetch the chain of the running peer at HOST:PORT over the wire instead, verified at -difficulty")
-	timeout := fs.Duration("timeout", time.Second, "with -peer: how long to wait for each reply")
+	fs.StringVar(&ef.data, "data", defaultDataDir(), "the node's -data directory")
+	fs.StringVar(&ef.file, "file", "", "the chain database file itself (overrides -data and -port)")
+	fs.IntVar(&ef.port, "port", defaultPort, "the node's -port")
+	fs.IntVar(&ef.difficulty, "difficulty", defaultDifficulty, "the node's -difficulty")
+	fs.StringVar(&ef.genesis, "genesis", "", "export the stored chain whose genesis hash starts with this (default: the one the node serves)")
+	fs.BoolVar(&ef.list, "list", false, "list the stores in -data and their chains (genesis, blocks, tip, last used) instead")
+	fs.StringVar(&ef.peer, "peer", "", "fetch the chain of the running peer at HOST:PORT over the wire instead, verified at -difficulty")
+	fs.DurationVar(&ef.timeout, "timeout", time.Second, "with -peer: how long to wait for each reply")
 	fs.String("peers", "", "ignored: a store no longer depends on the node's -peers (kept for old scripts)")
 	rest, err := parseAnywhere(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(rest) > 0 {
-		return fmt.Errorf("export: unexpected argument %q (the chain goes to stdout: export > chain.json)", rest[0])
+		return nil, fmt.Errorf("export: unexpected argument %q (the chain goes to stdout: export > chain.json)", rest[0])
 	}
-	if *list {
-		files, err := store.Find(*data)
-		if err != nil {
-			return fmt.Errorf("export -list: %w", err)
-		}
-		fmt.Fprintln(out, describeStores(*data, files))
-		return nil
-	}
-	if *peer != "" {
-		return exportFromPeer(*peer, *difficulty, *timeout, out, errOut)
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	path, d, err := pickStore(*data, *file, *port, *difficulty, set)
+	fs.Visit(func(f *flag.Flag) { ef.set[f.Name] = true })
+	return ef, nil
+}
+
+// listStores runs export -list: it prints the stores in dir and their
+// chains.
+func listStores(dir string, out io.Writer) error {
+	files, err := store.Find(dir)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export -list: %w", err)
 	}
+	fmt.Fprintln(out, describeStores(dir, files))
+	return nil
+}
+
+// exportStore writes the verified part of a chain of the store at path
+// as a chain file to out: the chain the node serves, or the one whose
+// genesis starts with genesis when it is not "". It verifies it at
+// difficulty d, and tells errOut what it wrote.
+func exportStore(path string, d int, genesis string, out, errOut io.Writer) error {
 	s, err := store.OpenReadOnly(path)
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("export: %w: stop the node first, or export from it while it runs: blockpeer export -peer HOST:PORT > chain.json", err)
@@ -165,18 +198,14 @@ Flags:
 	}
 	defer s.Close()
 	g := s.Current()
-	if *genesis != "" {
-		if g, err = pickGenesis(s, *genesis, path); err != nil {
+	if genesis != "" {
+		if g, err = pickGenesis(s, genesis, path); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
 	}
-	blocks, loadErr := s.LoadChain(g)
-	if loadErr != nil && !errors.Is(loadErr, chain.ErrDamaged) {
-		return fmt.Errorf("export: %w", loadErr)
-	}
-	v := chain.Verify(blocks, d, nil)
-	if v.OK() && loadErr != nil {
-		v.Err = loadErr
+	blocks, v, err := loadVerified(s, g, d)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
 	if err := store.WriteBlocks(out, blocks[:v.Valid]); err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -184,12 +213,33 @@ Flags:
 	if !v.OK() {
 		fmt.Fprintf(errOut, "warning: the stored chain is invalid from height %d (%v): exported the %d valid blocks below it\n", v.Valid, v.Err, v.Valid)
 	}
-	tip := "(empty chain)"
-	if v.Valid > 0 {
-		tip = "tip " + blocks[v.Valid-1].Hash
-	}
-	fmt.Fprintf(errOut, "exported %d blocks, %s, difficulty %d, from %s\n", v.Valid, tip, d, path)
+	reportExport(errOut, blocks[:v.Valid], d, path)
 	return nil
+}
+
+// loadVerified loads the stored chain of genesis g and verifies it at
+// difficulty d. A chain the store found damaged is returned with its
+// damage as the verification's error when its blocks verify.
+func loadVerified(s *store.BoltStore, g string, d int) ([]*chain.Block, chain.Verification, error) {
+	blocks, loadErr := s.LoadChain(g)
+	if loadErr != nil && !errors.Is(loadErr, chain.ErrDamaged) {
+		return nil, chain.Verification{}, loadErr
+	}
+	v := chain.Verify(blocks, d, nil)
+	if v.OK() && loadErr != nil {
+		v.Err = loadErr
+	}
+	return blocks, v, nil
+}
+
+// reportExport tells errOut that the blocks, verified at difficulty,
+// were exported from where they came from.
+func reportExport(errOut io.Writer, blocks []*chain.Block, difficulty int, from string) {
+	tip := "(empty chain)"
+	if len(blocks) > 0 {
+		tip = "tip " + blocks[len(blocks)-1].Hash
+	}
+	fmt.Fprintf(errOut, "exported %d blocks, %s, difficulty %d, from %s\n", len(blocks), tip, difficulty, from)
 }
 
 // exportFromPeer writes the chain of the peer at target, fetched over the
@@ -202,11 +252,7 @@ func exportFromPeer(target string, difficulty int, timeout time.Duration, out, e
 	if err := store.WriteBlocks(out, blocks); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	tip := "(empty chain)"
-	if len(blocks) > 0 {
-		tip = "tip " + blocks[len(blocks)-1].Hash
-	}
-	fmt.Fprintf(errOut, "exported %d blocks, %s, difficulty %d, from %s\n", len(blocks), tip, difficulty, target)
+	reportExport(errOut, blocks, difficulty, target)
 	return nil
 }
 

@@ -21,96 +21,152 @@ import (
 
 // runLab runs `blockpeer lab`: a whole network on 127.0.0.1.
 func runLab(ctx context.Context, args []string, out io.Writer) error {
+	lf, err := parseLabFlags(args, out)
+	if err != nil {
+		return err
+	}
+	// The banner's first line comes before anything slow.
+	fmt.Fprintf(out, "\nblockpeer lab: starting %d nodes on 127.0.0.1, difficulty %d...\n", lf.nodes+1, lf.difficulty)
+	log, closeLog, err := labLogger(out, lf.logLevel, lf.logFormat, lf.logFile)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	seedChain, err := readSeedChain(lf.chainFile)
+	if err != nil {
+		return err
+	}
+	l, err := lab.New(lab.Config{
+		Nodes: lf.nodes, BasePort: lf.basePort, Difficulty: lf.difficulty, MineThreads: lf.threads, BlockInterval: lf.interval,
+		Prefix: "lab-", Log: log, SeedChain: seedChain, Console: out,
+	})
+	if err != nil {
+		return err
+	}
+	page, stopPage, err := serveLabPage(lf.httpAddr, l, log)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer stopPage()
+	printLabBanner(out, l, lf.difficulty, seedRole(seedChain, lf.chainFile), page)
+	script, err := openScenario(lf.scenario)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	if script != nil {
+		defer script.Close()
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if script != nil {
+		go runScenario(runCtx, l, script, lf.scenario, out)
+	}
+	if isTerminal(os.Stdin) {
+		go labConsole(runCtx, l, os.Stdin, out)
+	}
+	return l.Run(runCtx)
+}
+
+// labFlags are the lab's command line.
+type labFlags struct {
+	nodes, difficulty, basePort, threads                        int
+	httpAddr, chainFile, logLevel, logFormat, logFile, scenario string
+	interval                                                    time.Duration
+}
+
+// parseLabFlags parses the lab's command line and checks it.
+func parseLabFlags(args []string, out io.Writer) (*labFlags, error) {
+	lf := &labFlags{}
 	fs := flag.NewFlagSet("blockpeer lab", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: blockpeer lab [flags]\n\nRuns a seed node that mines a fresh chain (or, with -chain, a chain file's)\nand -nodes peers that join it, all on 127.0.0.1, with one status page for all of them.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	nodes := fs.Int("nodes", 4, "ordinary peers besides the seed")
-	difficulty := fs.Int("difficulty", 6, "trailing zero hex digits of the lab chain's hashes")
-	basePort := fs.Int("base-port", 9100, "the seed's UDP port; peers take the next ones (use another for a second lab)")
-	httpAddr := fs.String("http", "127.0.0.1:8080", `status page address ("" for none)`)
-	threads := fs.Int("mine-threads", 0, "the seed's mining threads (default: all cores)")
-	interval := fs.Duration("block-interval", 3*time.Second, "least time between two of the seed's blocks: it rests in between, so the demo moves at a readable pace (0: mine flat out)")
-	chainFile := fs.String("chain", "", "the seed starts from the chain in this chain file (as written by 'blockpeer export'), verified first at -difficulty")
-	logLevel := fs.String("log-level", "", "the nodes' own log lines on the console at this level: debug, info, warn or error (default: errors only; the lab prints one line per network event)")
-	logFormat := fs.String("log-format", "", "log format: console or json (default: console when stdout is a terminal)")
-	logFile := fs.String("log-file", "", "write every node's log lines (at -log-level, default debug) to this file, as JSON")
-	scenario := fs.String("scenario", "", "run the lab commands of this file (one a line, see 'help' in the lab) once the lab runs")
+	fs.IntVar(&lf.nodes, "nodes", 4, "ordinary peers besides the seed")
+	fs.IntVar(&lf.difficulty, "difficulty", 6, "trailing zero hex digits of the lab chain's hashes")
+	fs.IntVar(&lf.basePort, "base-port", 9100, "the seed's UDP port; peers take the next ones (use another for a second lab)")
+	fs.StringVar(&lf.httpAddr, "http", "127.0.0.1:8080", `status page address ("" for none)`)
+	fs.IntVar(&lf.threads, "mine-threads", 0, "the seed's mining threads (default: all cores)")
+	fs.DurationVar(&lf.interval, "block-interval", 3*time.Second, "least time between two of the seed's blocks: it rests in between, so the demo moves at a readable pace (0: mine flat out)")
+	fs.StringVar(&lf.chainFile, "chain", "", "the seed starts from the chain in this chain file (as written by 'blockpeer export'), verified first at -difficulty")
+	fs.StringVar(&lf.logLevel, "log-level", "", "the nodes' own log lines on the console at this level: debug, info, warn or error (default: errors only; the lab prints one line per network event)")
+	fs.StringVar(&lf.logFormat, "log-format", "", "log format: console or json (default: console when stdout is a terminal)")
+	fs.StringVar(&lf.logFile, "log-file", "", "write every node's log lines (at -log-level, default debug) to this file, as JSON")
+	fs.StringVar(&lf.scenario, "scenario", "", "run the lab commands of this file (one a line, see 'help' in the lab) once the lab runs")
 	rest, err := parseAnywhere(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(rest) > 0 {
-		return fmt.Errorf("lab: unexpected argument %q (see lab -h)", rest[0])
+	switch {
+	case len(rest) > 0:
+		return nil, fmt.Errorf("lab: unexpected argument %q (see lab -h)", rest[0])
+	case lf.interval < 0:
+		return nil, errors.New("lab: -block-interval must not be negative")
+	case lf.difficulty < 1 || lf.difficulty > 10:
+		return nil, fmt.Errorf("lab: -difficulty %d: want 1 to 10 (6 mines a block every few seconds)", lf.difficulty)
 	}
-	if *interval < 0 {
-		return errors.New("lab: -block-interval must not be negative")
+	return lf, nil
+}
+
+// readSeedChain reads the chain file the seed starts from: none when
+// file is "".
+func readSeedChain(file string) ([]*chain.Block, error) {
+	if file == "" {
+		return nil, nil
 	}
-	if *difficulty < 1 || *difficulty > 10 {
-		return fmt.Errorf("lab: -difficulty %d: want 1 to 10 (6 mines a block every few seconds)", *difficulty)
-	}
-	// The banner's first line comes before anything slow.
-	fmt.Fprintf(out, "\nblockpeer lab: starting %d nodes on 127.0.0.1, difficulty %d...\n", *nodes+1, *difficulty)
-	log, closeLog, err := labLogger(out, *logLevel, *logFormat, *logFile)
+	blocks, err := store.ReadFile(file)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("lab -chain: %w", err)
 	}
-	defer closeLog()
-	var seedChain []*chain.Block
-	if *chainFile != "" {
-		if seedChain, err = store.ReadFile(*chainFile); err != nil {
-			return fmt.Errorf("lab -chain: %w", err)
-		}
+	return blocks, nil
+}
+
+// serveLabPage serves the status page of every node of l on addr, and
+// returns its address (or "(none)" when addr is "") and what stops it.
+func serveLabPage(addr string, l *lab.Lab, log zerolog.Logger) (string, func(), error) {
+	if addr == "" {
+		return "(none)", func() {}, nil
 	}
-	l, err := lab.New(lab.Config{
-		Nodes: *nodes, BasePort: *basePort, Difficulty: *difficulty, MineThreads: *threads, BlockInterval: *interval,
-		Prefix: "lab-", Log: log, SeedChain: seedChain, Console: out,
-	})
+	h := status.HandlerWith(nil, status.Options{Nodes: labSources(l), Lab: l.Handler()})
+	stop, url, err := status.Serve(addr, h, func(err error) { log.Error().Err(err).Msg("status page stopped") })
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	page := "(none)"
-	if *httpAddr != "" {
-		h := status.HandlerWith(nil, status.Options{Nodes: labSources(l), Lab: l.Handler()})
-		stop, url, err := status.Serve(*httpAddr, h, func(err error) { log.Error().Err(err).Msg("status page stopped") })
-		if err != nil {
-			l.Close()
-			return err
-		}
-		defer stop()
-		page = url
-	}
-	seedRole := "seed (mines a fresh chain)"
+	return url, stop, nil
+}
+
+// seedRole is what the banner says the seed does: mine a fresh chain,
+// or serve the seedChain read from chainFile.
+func seedRole(seedChain []*chain.Block, chainFile string) string {
 	if len(seedChain) > 0 {
-		seedRole = fmt.Sprintf("seed (serves the %d blocks of %s and mines on top)", len(seedChain), *chainFile)
+		return fmt.Sprintf("seed (serves the %d blocks of %s and mines on top)", len(seedChain), chainFile)
 	}
-	printLabBanner(out, l, *difficulty, seedRole, page)
-	var script io.Reader
-	if *scenario != "" {
-		f, err := os.Open(*scenario)
-		if err != nil {
-			l.Close()
-			return fmt.Errorf("lab -scenario: %w", err)
-		}
-		defer f.Close()
-		script = f
+	return "seed (mines a fresh chain)"
+}
+
+// openScenario opens the -scenario file: nil when file is "".
+func openScenario(file string) (*os.File, error) {
+	if file == "" {
+		return nil, nil
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if script != nil {
-		go func() {
-			time.Sleep(100 * time.Millisecond) // Run has started the nodes
-			if err := l.RunScript(runCtx, script, out); err != nil && runCtx.Err() == nil {
-				fmt.Fprintf(out, "scenario %s: %v\n", *scenario, err)
-			}
-		}()
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("lab -scenario: %w", err)
 	}
-	if isTerminal(os.Stdin) {
-		go labConsole(runCtx, l, os.Stdin, out)
+	return f, nil
+}
+
+// runScenario runs the lab commands of script, read from the file name,
+// once Run has started the nodes, and prints the error that stops it
+// unless the lab is stopping.
+func runScenario(ctx context.Context, l *lab.Lab, script io.Reader, name string, out io.Writer) {
+	time.Sleep(100 * time.Millisecond) // Run has started the nodes
+	if err := l.RunScript(ctx, script, out); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(out, "scenario %s: %v\n", name, err)
 	}
-	return l.Run(runCtx)
 }
 
 // labSources lists the lab's nodes for the status page, as they are at

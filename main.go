@@ -156,6 +156,7 @@ func parseNodeFlags(args []string, out io.Writer) (*nodeFlags, error) {
 	return f, nil
 }
 
+// runNode runs a node: `blockpeer -name NAME [flags]`.
 func runNode(ctx context.Context, args []string, out io.Writer) error {
 	f, err := parseNodeFlags(args, out)
 	if err != nil {
@@ -165,46 +166,20 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var seeds []netip.AddrPort
-	if f.peerList != nil {
-		// Peers the user typed: one that does not resolve is a mistake.
-		if seeds, err = resolvePeers(ctx, f.peerList); err != nil {
-			return err
-		}
-	} else {
-		seeds = resolveWellKnownPeers(ctx, wellKnownPeers, log)
-	}
-	advertise, bind, err := peer.ChooseAddrs(f.host, f.port, seeds)
+	seeds, err := seedPeers(ctx, f.peerList, log)
 	if err != nil {
 		return err
 	}
-	tr, err := peer.ListenUDP(bind)
+	tr, advertise, err := listenNode(f.host, f.port, seeds)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	if f.port == 0 {
-		advertise = netip.AddrPortFrom(advertise.Addr(), tr.LocalAddr().Port())
-	}
-	if !f.dataSet && allLoopback(seeds) {
-		// A lab's chain is new every run: a stored one would only mask it.
-		f.data = ""
-		log.Info().Msg("all peers are on this machine (a lab): chain kept in memory; -data DIR to keep it")
-	}
-	storePath, err := nodeStore(f, int(advertise.Port()), log)
-	if err != nil {
-		return err
-	}
-	ch, err := openNodeChain(storePath, f.difficulty, log)
+	ch, err := loadNodeChain(f, seeds, int(advertise.Port()), log)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	if f.chainFile != "" {
-		if err := importChainFile(ch, f.chainFile, log); err != nil {
-			return err
-		}
-	}
 	timings := peer.CourseTimings()
 	timings.ConsensusInterval = f.consensus
 	node, err := peer.New(peer.Config{
@@ -225,6 +200,60 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		defer stopHTTP()
 	}
 	return node.Run(ctx)
+}
+
+// seedPeers resolves the peers the node joins through: peerList, the
+// -peers the user typed, where one that does not resolve is a mistake;
+// or, when it is nil, the course's well-known peers that resolve.
+func seedPeers(ctx context.Context, peerList []string, log zerolog.Logger) ([]netip.AddrPort, error) {
+	if peerList == nil {
+		return resolveWellKnownPeers(ctx, wellKnownPeers, log), nil
+	}
+	return resolvePeers(ctx, peerList)
+}
+
+// listenNode opens the node's UDP socket for -host and -port, and
+// returns it with the address the node advertises (with the port the
+// system chose, for -port 0).
+func listenNode(host string, port int, seeds []netip.AddrPort) (*peer.UDP, netip.AddrPort, error) {
+	advertise, bind, err := peer.ChooseAddrs(host, port, seeds)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	tr, err := peer.ListenUDP(bind)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	if port == 0 {
+		advertise = netip.AddrPortFrom(advertise.Addr(), tr.LocalAddr().Port())
+	}
+	return tr, advertise, nil
+}
+
+// loadNodeChain opens the chain of the node advertising port: stored
+// under -data (in memory for a lab, when -data is not given and every
+// seed is on this machine), with the -chain file imported.
+func loadNodeChain(f *nodeFlags, seeds []netip.AddrPort, port int, log zerolog.Logger) (*chain.Chain, error) {
+	if !f.dataSet && allLoopback(seeds) {
+		// A lab's chain is new every run: a stored one would only mask it.
+		f.data = ""
+		log.Info().Msg("all peers are on this machine (a lab): chain kept in memory; -data DIR to keep it")
+	}
+	storePath, err := nodeStore(f, port, log)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := openNodeChain(storePath, f.difficulty, log)
+	if err != nil {
+		return nil, err
+	}
+	if f.chainFile != "" {
+		if err := importChainFile(ch, f.chainFile, log); err != nil {
+			ch.Close()
+			return nil, err
+		}
+	}
+	return ch, nil
 }
 
 // nodeStore returns the path of the node's chain database ("" for none),

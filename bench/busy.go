@@ -63,67 +63,106 @@ func busyRows(bs *blockSet, o Options) ([]Row, error) {
 		return nil, err
 	}
 	defer pr.conn.Close()
-	idle, _, err := pr.run([]netip.AddrPort{n.addr}, func() bool { return true }, 500)
+	f := busyFigures{clients: o.Clients, blocks: len(bs.requests)}
+	if f.idle, _, err = pr.run([]netip.AddrPort{n.addr}, func() bool { return true }, 500); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	load, err := startBusyLoad(n.addr, o, len(bs.requests))
 	if err != nil {
 		return nil, err
 	}
-	var (
-		loadErr  error
-		finished = make(chan struct{})
-		where    = "in this process"
-	)
-	start := time.Now()
-	if len(o.LoadProcess) > 0 {
-		where = "in another process"
-		cmd := exec.Command(o.LoadProcess[0], append(o.LoadProcess[1:], "-load-to", n.addr.String(),
-			"-clients", strconv.Itoa(o.Clients), "-blocks", strconv.Itoa(len(bs.requests)))...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("load process: %w", err)
-		}
-		go func() {
-			if err := cmd.Wait(); err != nil {
-				loadErr = fmt.Errorf("load process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
-			}
-			close(finished)
-		}()
-	} else {
-		go func() {
-			loadErr = LoadClients(n.addr, o.Clients, len(bs.requests))
-			close(finished)
-		}()
-	}
-	busy, lost, err := pr.run([]netip.AddrPort{n.addr, echo.addr()}, func() bool {
-		select {
-		case <-finished:
-			return true
-		default:
-			return false
-		}
-	}, 0)
-	<-finished
-	took := time.Since(start)
+	f.where = load.where
+	f.busy, f.lost, err = pr.run([]netip.AddrPort{n.addr, echo.addr()}, load.finished, 0)
+	loadErr := load.wait()
+	f.took = time.Since(start)
 	if err == nil {
 		err = loadErr
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(busy[0]) == 0 {
+	if len(f.busy[0]) == 0 {
 		return nil, errors.New("no STATS probe while the clients fetched")
 	}
-	replies := o.Clients * len(bs.requests)
-	p99 := percentile(busy[0], 0.99)
-	return []Row{{Name: fmt.Sprintf("STATS reply p99, %d clients syncing", o.Clients), Value: p99, Unit: "s",
-		Limit: percentile(busy[1], 0.99), LimitName: "bare STATS echo loop, same load", LowerIsBetter: true,
+	return []Row{f.row()}, nil
+}
+
+// busyFigures are what the busy row measured.
+type busyFigures struct {
+	clients, blocks int         // the load: clients fetching blocks each
+	where           string      // where the clients ran: "in this process" or "in another process"
+	idle            [][]float64 // round trips (s) of the probes to the idle node
+	busy            [][]float64 // round trips (s) of the probes under load: to the node, to the echo loop
+	lost            []int       // probes under load lost: to the node, to the echo loop
+	took            time.Duration
+}
+
+// row is the busy row of the figures.
+func (f busyFigures) row() Row {
+	replies := f.clients * f.blocks
+	p99 := percentile(f.busy[0], 0.99)
+	return Row{Name: fmt.Sprintf("STATS reply p99, %d clients syncing", f.clients), Value: p99, Unit: "s",
+		Limit: percentile(f.busy[1], 0.99), LimitName: "bare STATS echo loop, same load", LowerIsBetter: true,
 		Target: "<= 20 ms", Met: met(p99 <= 0.020),
 		Note: fmt.Sprintf("p50 %s (echo %s; idle node p50 %s, p99 %s); %d probes each, %d and %d lost; %d clients (%s) x %s blocks, %d in flight each, in %s: %s replies/s",
-			FormatValue(percentile(busy[0], 0.5), "s"), FormatValue(percentile(busy[1], 0.5), "s"),
-			FormatValue(percentile(idle[0], 0.5), "s"), FormatValue(percentile(idle[0], 0.99), "s"),
-			len(busy[0]), lost[0], lost[1],
-			o.Clients, where, thousands(int64(len(bs.requests))), busyWindow, FormatValue(took.Seconds(), "s"),
-			thousands(int64(float64(replies)/took.Seconds())))}}, nil
+			FormatValue(percentile(f.busy[0], 0.5), "s"), FormatValue(percentile(f.busy[1], 0.5), "s"),
+			FormatValue(percentile(f.idle[0], 0.5), "s"), FormatValue(percentile(f.idle[0], 0.99), "s"),
+			len(f.busy[0]), f.lost[0], f.lost[1],
+			f.clients, f.where, thousands(int64(f.blocks)), busyWindow, FormatValue(f.took.Seconds(), "s"),
+			thousands(int64(float64(replies)/f.took.Seconds())))}
+}
+
+// busyLoad is the busy row's clients at work.
+type busyLoad struct {
+	where string        // "in this process" or "in another process"
+	done  chan struct{} // closed when the clients have finished
+	err   error         // their error, once done is closed
+}
+
+// startBusyLoad starts o.Clients clients fetching heights 0 to blocks-1
+// from the node at to: in another process when o.LoadProcess says how,
+// else in this one (LoadClients).
+func startBusyLoad(to netip.AddrPort, o Options, blocks int) (*busyLoad, error) {
+	load := &busyLoad{where: "in this process", done: make(chan struct{})}
+	if len(o.LoadProcess) == 0 {
+		go func() {
+			load.err = LoadClients(to, o.Clients, blocks)
+			close(load.done)
+		}()
+		return load, nil
+	}
+	load.where = "in another process"
+	cmd := exec.Command(o.LoadProcess[0], append(o.LoadProcess[1:], "-load-to", to.String(),
+		"-clients", strconv.Itoa(o.Clients), "-blocks", strconv.Itoa(blocks))...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("load process: %w", err)
+	}
+	go func() {
+		if err := cmd.Wait(); err != nil {
+			load.err = fmt.Errorf("load process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		}
+		close(load.done)
+	}()
+	return load, nil
+}
+
+// finished reports whether the clients have finished, without waiting.
+func (l *busyLoad) finished() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for the clients to finish and returns their error.
+func (l *busyLoad) wait() error {
+	<-l.done
+	return l.err
 }
 
 // LoadClients is the busy row's load: clients goroutines, each on its own

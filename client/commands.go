@@ -157,76 +157,115 @@ func (c *Client) getBlock(s *socket, h int) (reply, protocol.GetBlockReply, erro
 	return r, r.Msg.(protocol.GetBlockReply), nil
 }
 
+// cmdGet fetches block h, checks its hash on its predecessor's at the
+// client's difficulty, and prints both.
 func (c *Client) cmdGet(out io.Writer, opt Options, h int) error {
 	r, g, err := c.getBlock(c.main, h)
 	if err != nil {
 		return err
 	}
-	b := g.Block
-	if b == nil {
-		if opt.JSON {
-			return writeJSON(out, map[string]any{"peer": c.cfg.Target, "latency_ms": ms(r.Latency), "height": h, "block": nil, "reply": rawJSON(r.packet.Data)})
-		}
-		why := "no such block"
-		if g.Problem != nil {
-			why = "not a block: " + g.Problem.Error()
-		}
-		fmt.Fprintf(out, "%s answered in %s: %s\n  reply  %s\n", r.packet.From, fmtDur(r.Latency), why, strings.TrimSpace(string(r.packet.Data)))
-		return nil
+	if g.Block == nil {
+		return c.printNoBlock(out, opt, r, g, h)
 	}
-	// The hash rule needs the previous block's hash.
-	prev, prevNote := "", "genesis: no previous hash"
-	var problem error
+	cb, err := c.checkBlock(opt, h, g.Block)
+	if err != nil {
+		return err
+	}
+	if opt.JSON {
+		err = c.writeBlockJSON(out, r, cb)
+	} else {
+		err = c.printBlock(out, opt, r, cb)
+	}
+	if err != nil {
+		return err
+	}
+	if cb.problem != nil {
+		return fmt.Errorf("block %d %w: %v", h, ErrInvalid, cb.problem)
+	}
+	return nil
+}
+
+// printNoBlock prints the reply g to a GET_BLOCK of block h that holds no
+// block: the peer has none, or what it sent is not one.
+func (c *Client) printNoBlock(out io.Writer, opt Options, r reply, g protocol.GetBlockReply, h int) error {
+	if opt.JSON {
+		return writeJSON(out, map[string]any{"peer": c.cfg.Target, "latency_ms": ms(r.Latency), "height": h, "block": nil, "reply": rawJSON(r.packet.Data)})
+	}
+	why := "no such block"
+	if g.Problem != nil {
+		why = "not a block: " + g.Problem.Error()
+	}
+	fmt.Fprintf(out, "%s answered in %s: %s\n  reply  %s\n", r.packet.From, fmtDur(r.Latency), why, strings.TrimSpace(string(r.packet.Data)))
+	return nil
+}
+
+// checkedBlock is a block get fetched and what checking it found.
+type checkedBlock struct {
+	height   int
+	block    *chain.Block
+	computed string // its hash recomputed
+	prevNote string // the previous hash it was computed on, for a person
+	problem  error  // why it does not verify; nil when it does
+}
+
+// checkBlock recomputes the hash of b, block h, on the hash of its
+// predecessor fetched from the peer (the hash rule needs it), and
+// validates b. A predecessor not received is b's problem; the error is
+// an interruption.
+func (c *Client) checkBlock(opt Options, h int, b *chain.Block) (checkedBlock, error) {
+	cb := checkedBlock{height: h, block: b, prevNote: "genesis: no previous hash"}
+	prev := ""
 	if h > 0 {
 		_, pg, err := c.getBlock(c.main, h-1)
 		switch {
 		case errors.Is(err, ErrInterrupted):
-			return err
+			return cb, err
 		case err != nil:
-			problem = fmt.Errorf("block %d (its predecessor) not received: %w", h-1, err)
+			cb.problem = fmt.Errorf("block %d (its predecessor) not received: %w", h-1, err)
 		case pg.Block == nil:
-			problem = fmt.Errorf("the peer has no block %d (its predecessor)", h-1)
+			cb.problem = fmt.Errorf("the peer has no block %d (its predecessor)", h-1)
 		default:
 			prev = pg.Block.Hash
-			prevNote = fmt.Sprintf("on top of block %d, %s", h-1, opt.hash(prev))
+			cb.prevNote = fmt.Sprintf("on top of block %d, %s", h-1, opt.hash(prev))
 		}
 	}
-	computed := chain.ComputeHash(prev, b)
-	if problem == nil {
-		problem = chain.Validate(b, prev, h, c.cfg.Difficulty)
+	cb.computed = chain.ComputeHash(prev, b)
+	if cb.problem == nil {
+		cb.problem = chain.Validate(b, prev, h, c.cfg.Difficulty)
 	}
-	if opt.JSON {
-		res := map[string]any{"peer": c.cfg.Target, "latency_ms": ms(r.Latency), "height": h, "block": b,
-			"computed_hash": computed, "difficulty": c.cfg.Difficulty, "valid": problem == nil}
-		if problem != nil {
-			res["problem"] = problem.Error()
-		}
-		if err := writeJSON(out, res); err != nil {
-			return err
-		}
+	return cb, nil
+}
+
+// writeBlockJSON writes the checked block cb, from the reply r, as one
+// JSON object.
+func (c *Client) writeBlockJSON(out io.Writer, r reply, cb checkedBlock) error {
+	res := map[string]any{"peer": c.cfg.Target, "latency_ms": ms(r.Latency), "height": cb.height, "block": cb.block,
+		"computed_hash": cb.computed, "difficulty": c.cfg.Difficulty, "valid": cb.problem == nil}
+	if cb.problem != nil {
+		res["problem"] = cb.problem.Error()
+	}
+	return writeJSON(out, res)
+}
+
+// printBlock prints the checked block cb, from the reply r, as a table
+// of its fields and what checking it found.
+func (c *Client) printBlock(out io.Writer, opt Options, r reply, cb checkedBlock) error {
+	b := cb.block
+	fmt.Fprintf(out, "block %d from %s (%s)\n", cb.height, r.packet.From, fmtDur(r.Latency))
+	tw := table(out)
+	fmt.Fprintf(tw, "  height\t%d\n", b.Height)
+	fmt.Fprintf(tw, "  minedBy\t%q\n", b.MinedBy)
+	fmt.Fprintf(tw, "  messages\t%s\n", quoteAll(b.Messages))
+	fmt.Fprintf(tw, "  nonce\t%q\n", b.Nonce)
+	fmt.Fprintf(tw, "  timestamp\t%d (%s)\n", b.Timestamp, time.Unix(b.Timestamp, 0).UTC().Format("2006-01-02 15:04:05 UTC"))
+	fmt.Fprintf(tw, "  hash\t%s\n", opt.hash(b.Hash))
+	fmt.Fprintf(tw, "  computed\t%s (%s)\n", opt.hash(cb.computed), cb.prevNote)
+	if cb.problem == nil {
+		fmt.Fprintf(tw, "  valid\tyes, at difficulty %d\n", c.cfg.Difficulty)
 	} else {
-		fmt.Fprintf(out, "block %d from %s (%s)\n", h, r.packet.From, fmtDur(r.Latency))
-		tw := table(out)
-		fmt.Fprintf(tw, "  height\t%d\n", b.Height)
-		fmt.Fprintf(tw, "  minedBy\t%q\n", b.MinedBy)
-		fmt.Fprintf(tw, "  messages\t%s\n", quoteAll(b.Messages))
-		fmt.Fprintf(tw, "  nonce\t%q\n", b.Nonce)
-		fmt.Fprintf(tw, "  timestamp\t%d (%s)\n", b.Timestamp, time.Unix(b.Timestamp, 0).UTC().Format("2006-01-02 15:04:05 UTC"))
-		fmt.Fprintf(tw, "  hash\t%s\n", opt.hash(b.Hash))
-		fmt.Fprintf(tw, "  computed\t%s (%s)\n", opt.hash(computed), prevNote)
-		if problem == nil {
-			fmt.Fprintf(tw, "  valid\tyes, at difficulty %d\n", c.cfg.Difficulty)
-		} else {
-			fmt.Fprintf(tw, "  valid\tNO: %s\n", opt.shorten(problem.Error()))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+		fmt.Fprintf(tw, "  valid\tNO: %s\n", opt.shorten(cb.problem.Error()))
 	}
-	if problem != nil {
-		return fmt.Errorf("block %d %w: %v", h, ErrInvalid, problem)
-	}
-	return nil
+	return tw.Flush()
 }
 
 func (c *Client) cmdChain(out io.Writer, opt Options, bounds []int) error {

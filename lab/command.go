@@ -37,6 +37,47 @@ const Help = `lab commands (NODE is a name like lab-2 or its number, 2):
 // ErrUnknownCommand is returned for a command the lab does not know.
 var ErrUnknownCommand = errors.New("unknown command (help lists them)")
 
+// command is one lab command: how many arguments it takes (max -1:
+// any), the usage its error gives when they are not that many, and what
+// it does with them.
+type command struct {
+	min, max int
+	usage    string
+	run      func(ctx context.Context, l *Lab, args []string) (string, error)
+}
+
+// commands are Do's commands by name.
+var commands = map[string]command{
+	"help": {0, -1, "", func(context.Context, *Lab, []string) (string, error) { return Help, nil }},
+	"add":  {0, -1, "", func(_ context.Context, l *Lab, _ []string) (string, error) { return l.add() }},
+	"stop": {1, 1, "stop NODE", func(_ context.Context, l *Lab, args []string) (string, error) { return l.stop(args[0]) }},
+	"start": {1, 1, "start NODE", func(_ context.Context, l *Lab, args []string) (string, error) {
+		return l.start(args[0])
+	}},
+	"partition": {0, -1, "", func(ctx context.Context, l *Lab, args []string) (string, error) { return l.partition(ctx, args) }},
+	"heal":      {0, -1, "", func(ctx context.Context, l *Lab, _ []string) (string, error) { return l.heal(ctx) }},
+	"liar": {0, -1, "", func(_ context.Context, l *Lab, args []string) (string, error) {
+		back, err := liarBack(args)
+		if err != nil {
+			return "", err
+		}
+		return l.startLiarCmd(back)
+	}},
+	"loss": {2, 2, "loss NODE PERCENT", func(_ context.Context, l *Lab, args []string) (string, error) {
+		return l.loss(args[0], args[1])
+	}},
+	"delay": {2, 2, "delay NODE DURATION", func(_ context.Context, l *Lab, args []string) (string, error) {
+		return l.delay(args[0], args[1])
+	}},
+	"clear": {0, -1, "", func(ctx context.Context, l *Lab, _ []string) (string, error) { return l.clearLinks(ctx) }},
+	"word": {1, -1, "word TEXT", func(_ context.Context, l *Lab, args []string) (string, error) {
+		return l.word(strings.Join(args, " "))
+	}},
+	"sleep": {1, 1, "sleep DURATION", func(ctx context.Context, _ *Lab, args []string) (string, error) {
+		return "", sleep(ctx, args[0])
+	}},
+}
+
 // Do runs one command line and returns what it did, in words. Run must
 // be running.
 func (l *Lab) Do(ctx context.Context, line string) (string, error) {
@@ -44,100 +85,96 @@ func (l *Lab) Do(ctx context.Context, line string) (string, error) {
 	if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 		return "", nil
 	}
-	l.mu.Lock()
-	running := l.ctx != nil && l.ctx.Err() == nil
-	l.mu.Unlock()
-	if !running && f[0] != "help" {
+	name, args := f[0], f[1:]
+	if !l.running() && name != "help" {
 		return "", errors.New("the lab is not running")
 	}
-	args := f[1:]
-	switch f[0] {
-	case "help":
-		return Help, nil
-	case "add":
-		return l.add()
-	case "stop", "start":
-		if len(args) != 1 {
-			return "", fmt.Errorf("%s NODE", f[0])
-		}
-		if f[0] == "stop" {
-			return l.stop(args[0])
-		}
-		return l.start(args[0])
-	case "partition":
-		return l.partition(ctx, args)
-	case "heal":
-		return l.heal(ctx)
-	case "liar":
-		back := 3
-		if len(args) > 0 {
-			v, err := strconv.Atoi(args[0])
-			if err != nil || v < 0 {
-				return "", fmt.Errorf("liar [BACK]: %q is not a number of blocks", args[0])
-			}
-			back = v
-		}
-		return l.startLiarCmd(back)
-	case "loss":
-		if len(args) != 2 {
-			return "", errors.New("loss NODE PERCENT")
-		}
-		s, err := l.find(args[0])
-		if err != nil {
-			return "", err
-		}
-		p, err := strconv.ParseFloat(strings.TrimSuffix(args[1], "%"), 64)
-		if err != nil || p < 0 || p > 100 {
-			return "", fmt.Errorf("loss: %q is not a percentage (0 to 100)", args[1])
-		}
-		l.em.setLoss(s.pc.Advertise, p/100)
-		return l.tell("%s's links now lose %g%% of datagrams", s.name, p), nil
-	case "delay":
-		if len(args) != 2 {
-			return "", errors.New("delay NODE DURATION")
-		}
-		s, err := l.find(args[0])
-		if err != nil {
-			return "", err
-		}
-		d, err := time.ParseDuration(args[1])
-		if err != nil || d < 0 || d > 10*time.Second {
-			return "", fmt.Errorf("delay: %q is not a duration from 0 to 10s (e.g. 300ms)", args[1])
-		}
-		l.em.setDelay(s.pc.Advertise, d)
-		return l.tell("%s's links now delay every datagram by %s", s.name, d), nil
-	case "clear":
-		l.mu.Lock()
-		for _, s := range l.slots {
-			l.em.setLoss(s.pc.Advertise, 0)
-			l.em.setDelay(s.pc.Advertise, 0)
-		}
-		l.mu.Unlock()
-		if l.em.partitioned() {
-			return l.heal(ctx)
-		}
-		return l.tell("links cleared: no loss, no delay"), nil
-	case "word":
-		if len(args) == 0 {
-			return "", errors.New("word TEXT")
-		}
-		return l.word(strings.Join(args, " "))
-	case "sleep":
-		if len(args) != 1 {
-			return "", errors.New("sleep DURATION")
-		}
-		d, err := time.ParseDuration(args[0])
-		if err != nil || d < 0 {
-			return "", fmt.Errorf("sleep: %q is not a duration", args[0])
-		}
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-		return "", nil
+	cmd, ok := commands[name]
+	if !ok {
+		return "", fmt.Errorf("%q: %w", name, ErrUnknownCommand)
 	}
-	return "", fmt.Errorf("%q: %w", f[0], ErrUnknownCommand)
+	if len(args) < cmd.min || cmd.max >= 0 && len(args) > cmd.max {
+		return "", errors.New(cmd.usage)
+	}
+	return cmd.run(ctx, l, args)
+}
+
+// running reports whether Run is running.
+func (l *Lab) running() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ctx != nil && l.ctx.Err() == nil
+}
+
+// liarBack is the liar command's BACK: its first argument, 3 without one.
+func liarBack(args []string) (int, error) {
+	if len(args) == 0 {
+		return 3, nil
+	}
+	v, err := strconv.Atoi(args[0])
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("liar [BACK]: %q is not a number of blocks", args[0])
+	}
+	return v, nil
+}
+
+// loss makes the links of the node named node lose percent (e.g. 20 or
+// 20%) of their datagrams.
+func (l *Lab) loss(node, percent string) (string, error) {
+	s, err := l.find(node)
+	if err != nil {
+		return "", err
+	}
+	p, err := strconv.ParseFloat(strings.TrimSuffix(percent, "%"), 64)
+	if err != nil || p < 0 || p > 100 {
+		return "", fmt.Errorf("loss: %q is not a percentage (0 to 100)", percent)
+	}
+	l.em.setLoss(s.pc.Advertise, p/100)
+	return l.tell("%s's links now lose %g%% of datagrams", s.name, p), nil
+}
+
+// delay makes the links of the node named node delay every datagram by
+// the duration d (e.g. 300ms).
+func (l *Lab) delay(node, d string) (string, error) {
+	s, err := l.find(node)
+	if err != nil {
+		return "", err
+	}
+	dur, err := time.ParseDuration(d)
+	if err != nil || dur < 0 || dur > 10*time.Second {
+		return "", fmt.Errorf("delay: %q is not a duration from 0 to 10s (e.g. 300ms)", d)
+	}
+	l.em.setDelay(s.pc.Advertise, dur)
+	return l.tell("%s's links now delay every datagram by %s", s.name, dur), nil
+}
+
+// clearLinks takes the loss and delay off every node's links, and heals
+// the partition if there is one.
+func (l *Lab) clearLinks(ctx context.Context) (string, error) {
+	l.mu.Lock()
+	for _, s := range l.slots {
+		l.em.setLoss(s.pc.Advertise, 0)
+		l.em.setDelay(s.pc.Advertise, 0)
+	}
+	l.mu.Unlock()
+	if l.em.partitioned() {
+		return l.heal(ctx)
+	}
+	return l.tell("links cleared: no loss, no delay"), nil
+}
+
+// sleep waits for the duration d, or until ctx is done.
+func sleep(ctx context.Context, d string) error {
+	dur, err := time.ParseDuration(d)
+	if err != nil || dur < 0 {
+		return fmt.Errorf("sleep: %q is not a duration", d)
+	}
+	select {
+	case <-time.After(dur):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // tell says what an action did, in the story, and returns it.
