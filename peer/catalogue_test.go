@@ -23,9 +23,6 @@ import (
 	"blockpeer/protocol"
 )
 
-// nullBlock is a GET_BLOCK_REPLY for no block, as peers without it send.
-const nullBlock = `{"type":"GET_BLOCK_REPLY","height":null,"minedBy":null,"nonce":null,"messages":null,"hash":null,"timestamp":null}`
-
 // simLiar is a bad peer played by an actor of a Sim: answer says what it
 // sends back (raw datagrams) to each message, given how many GET_BLOCKs
 // it had before this one.
@@ -36,12 +33,8 @@ type simLiar struct {
 
 func addLiar(t *testing.T, sim *peer.Sim, answer func(getBlocks int, m protocol.Message) []string) *simLiar {
 	t.Helper()
-	l := &simLiar{addr: netip.MustParseAddrPort("127.0.0.1:10001")}
-	err := sim.AddActor(l.addr, func(from netip.AddrPort, data []byte) {
-		m, err := protocol.Parse(data)
-		if err != nil {
-			return
-		}
+	l := &simLiar{addr: local(10001)}
+	actor(t, sim, l.addr, func(from netip.AddrPort, m protocol.Message) {
 		n := l.getBlocks
 		if _, ok := m.(protocol.GetBlock); ok {
 			l.getBlocks++
@@ -50,9 +43,6 @@ func addLiar(t *testing.T, sim *peer.Sim, answer func(getBlocks int, m protocol.
 			sim.SendAs(l.addr, from, []byte(d))
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return l
 }
 
@@ -100,23 +90,9 @@ func syncBesideLiar(t *testing.T, liar func(*peer.Sim) netip.AddrPort, honest []
 		MinDelay: 100 * time.Microsecond, MaxDelay: 300 * time.Microsecond,
 		Log: zerolog.New(nodeLog{"fresh", logs}).Level(zerolog.DebugLevel)})
 	bad := liar(sim)
-	src, err := sim.AddNode("src", nil, honest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := sim.AddNode("fresh", []netip.AddrPort{bad, src.Addr()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	top := honest[len(honest)-1].Hash
-	if !sim.RunUntil(20*time.Second, 10*time.Millisecond, func() bool { return fresh.Tip() == top }) {
-		st := fresh.Status()
-		t.Fatalf("not on the honest chain after 20 s: height %d, sync %s, last round %s",
-			st.Height, jsonString(st.Sync), jsonString(st.Consensus))
-	}
-	if got := fresh.Blocks(); chain.ValidPrefix(got, testDifficulty) != len(honest) {
-		t.Fatalf("the fresh node holds %d blocks, %d of them valid", len(got), chain.ValidPrefix(got, testDifficulty))
-	}
+	src := addNode(t, sim, "src", nil, honest)
+	fresh := addNode(t, sim, "fresh", []netip.AddrPort{bad, src.Addr()}, nil)
+	reaches(t, sim, fresh, honest, 20*time.Second, "the fresh node to hold the honest chain")
 	simAnswersStats(t, sim, fresh, honest)
 	return besideLiar{sim: sim, src: src, fresh: fresh, logs: logs}
 }
@@ -125,18 +101,15 @@ func syncBesideLiar(t *testing.T, liar func(*peer.Sim) netip.AddrPort, honest []
 // top hash.
 func simAnswersStats(t *testing.T, sim *peer.Sim, node *peer.SimNode, blocks []*chain.Block) {
 	t.Helper()
-	probe := netip.MustParseAddrPort("127.0.0.1:19999")
+	probe := local(19999)
 	var got protocol.Message
-	err := sim.AddActor(probe, func(_ netip.AddrPort, data []byte) {
-		if m, err := protocol.Parse(data); err == nil && m.Type() == protocol.TypeStatsReply {
+	actor(t, sim, probe, func(_ netip.AddrPort, m protocol.Message) {
+		if m.Type() == protocol.TypeStatsReply {
 			got = m
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer sim.AddActor(probe, nil)
-	sim.SendAs(probe, node.Addr(), []byte(`{"type":"STATS"}`))
+	sendAs(t, sim, probe, node.Addr(), protocol.Stats{})
 	sim.RunFor(50 * time.Millisecond)
 	want := protocol.StatsReply{Height: len(blocks), Hash: blocks[len(blocks)-1].Hash}
 	if got != want {
@@ -179,13 +152,13 @@ func oneWarningAbout(t *testing.T, b besideLiar, liar netip.AddrPort) {
 func TestCatalogueStatsReplies(t *testing.T) {
 	honest := chain.Extend(nil, 30, testDifficulty, "honest", 1_700_000_000)
 	garbage := strings.Repeat("ab", 28) + "00000000"
-	noBlocks := func(int) []string { return []string{nullBlock} }
+	noBlocks := func(int) []string { return []string{noBlockReply} }
 	silent := func(int) []string { return nil }
 	honestBlocks := func(h int) []string {
 		if h >= 0 && h < len(honest) {
 			return []string{encode(t, protocol.GetBlockReply{Block: honest[h]})}
 		}
-		return []string{nullBlock}
+		return []string{noBlockReply}
 	}
 	for _, c := range []struct {
 		name  string
@@ -262,7 +235,7 @@ func TestCatalogueBadBlocks(t *testing.T) {
 		{"41-character nonce", func(h int) string {
 			return blockJSON(t, lie[h], map[string]any{"nonce": strings.Repeat("7", 41)})
 		}},
-		{"nulls", func(int) string { return nullBlock }},
+		{"nulls", func(int) string { return noBlockReply }},
 		{"the string None", func(int) string {
 			return `{"type":"GET_BLOCK_REPLY","height":"None","minedBy":"None","nonce":"None","messages":"None","hash":"None","timestamp":"None"}`
 		}},
