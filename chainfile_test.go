@@ -23,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"blockpeer/chain"
+	"blockpeer/internal/vectors"
 	"blockpeer/protocol"
 	"blockpeer/store"
 )
@@ -369,31 +370,17 @@ func TestKillDuringSync(t *testing.T) {
 }
 
 // realChainFile writes the Fall 2024 main chain's first two blocks, real
-// blocks from ../shared/vectors.json (difficulty 8), as a chain file.
+// blocks of the spec's vectors (difficulty 8), as a chain file.
 func realChainFile(t *testing.T, dir string) (string, []*chain.Block) {
 	t.Helper()
-	data, err := os.ReadFile("../shared/vectors.json")
-	if err != nil {
-		t.Fatalf("the shared test vectors: %v", err)
-	}
-	var v struct {
-		Blocks []struct {
-			Chain string `json:"chain"`
-			chain.Block
-			Verified bool `json:"verified"`
-		} `json:"blocks"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatal(err)
-	}
+	v := vectors.Load(t)
 	var blocks []*chain.Block
-	for _, b := range v.Blocks {
-		if b.Chain == "fall2024-main" && b.Verified && b.Height == len(blocks) {
-			blocks = append(blocks, b.Block.Clone())
+	for h := range 2 {
+		b := v.Find(t, "fall2024-main", h)
+		if !b.Verified {
+			t.Fatalf("vectors: block %s is not marked verified", b.Name())
 		}
-	}
-	if len(blocks) < 2 {
-		t.Fatalf("vectors: want the verified blocks 0 and 1 of fall2024-main, got %d", len(blocks))
+		blocks = append(blocks, b.Copy())
 	}
 	path := filepath.Join(dir, "real.json")
 	if err := store.WriteFile(path, blocks); err != nil {

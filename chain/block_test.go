@@ -8,100 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"blockpeer/chain"
+	"blockpeer/internal/vectors"
 )
-
-// vectorsPath is the shared file of real blocks, relative to this package.
-const vectorsPath = "../../shared/vectors.json"
 
 // mainDifficulty is the difficulty of the course's main and test networks.
 const mainDifficulty = 8
-
-type vecBlock struct {
-	Chain     string   `json:"chain"`
-	Height    int      `json:"height"`
-	MinedBy   string   `json:"minedBy"`
-	Messages  []string `json:"messages"`
-	Nonce     string   `json:"nonce"`
-	Timestamp int64    `json:"timestamp"`
-	Hash      string   `json:"hash"`
-	PrevHash  *string  `json:"prev_hash"`
-	Verified  bool     `json:"verified"`
-}
-
-func (v vecBlock) block() *chain.Block {
-	return &chain.Block{
-		Height:    v.Height,
-		MinedBy:   v.MinedBy,
-		Messages:  append([]string(nil), v.Messages...),
-		Nonce:     v.Nonce,
-		Timestamp: v.Timestamp,
-		Hash:      v.Hash,
-	}
-}
-
-func (v vecBlock) prev() string {
-	if v.PrevHash == nil {
-		return ""
-	}
-	return *v.PrevHash
-}
-
-func (v vecBlock) name() string { return fmt.Sprintf("%s/%d", v.Chain, v.Height) }
-
-type vecNegative struct {
-	What         string   `json:"what"`
-	MinedBy      string   `json:"minedBy"`
-	Messages     []string `json:"messages"`
-	Nonce        string   `json:"nonce"`
-	Timestamp    int64    `json:"timestamp"`
-	ClaimedHash  string   `json:"claimed_hash"`
-	ActualSHA256 string   `json:"actual_sha256"`
-}
-
-type vectors struct {
-	Blocks       []vecBlock        `json:"blocks"`
-	PreimagesHex map[string]string `json:"preimages_hex"`
-	Negative     []vecNegative     `json:"negative"`
-}
-
-// loadVectors reads the shared real blocks. A missing or malformed file is a
-// test failure, never a skip: these are the interoperability vectors.
-func loadVectors(tb testing.TB) *vectors {
-	tb.Helper()
-	data, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		tb.Fatalf("cannot read the shared test vectors %s (they must exist beside protocol.md): %v", vectorsPath, err)
-	}
-	var v vectors
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&v); err != nil {
-		tb.Fatalf("cannot decode %s: %v", vectorsPath, err)
-	}
-	if len(v.Blocks) == 0 {
-		tb.Fatalf("%s holds no blocks", vectorsPath)
-	}
-	return &v
-}
-
-// findBlock returns the vector block of chainName at height, failing the
-// test when it is absent.
-func (v *vectors) findBlock(tb testing.TB, chainName string, height int) vecBlock {
-	tb.Helper()
-	for _, b := range v.Blocks {
-		if b.Chain == chainName && b.Height == height {
-			return b
-		}
-	}
-	tb.Fatalf("vectors: no block %s/%d", chainName, height)
-	return vecBlock{}
-}
 
 // wantErr fails unless err wraps want.
 func wantErr(t *testing.T, err, want error) {
@@ -115,43 +32,43 @@ func wantErr(t *testing.T, err, want error) {
 }
 
 func TestVectorsVerifiedBlocks(t *testing.T) {
-	v := loadVectors(t)
+	v := vectors.Load(t)
 	n := 0
 	for _, vb := range v.Blocks {
 		if !vb.Verified {
 			continue
 		}
 		n++
-		t.Run(vb.name(), func(t *testing.T) {
+		t.Run(vb.Name(), func(t *testing.T) {
 			if vb.Height > 0 && vb.PrevHash == nil {
 				t.Fatalf("verified block at height %d has no prev_hash", vb.Height)
 			}
 			if vb.Height == 0 && vb.PrevHash != nil {
 				t.Fatalf("genesis has prev_hash %q", *vb.PrevHash)
 			}
-			b := vb.block()
-			if got := chain.ComputeHash(vb.prev(), b); got != vb.Hash {
+			b := vb.Copy()
+			if got := chain.ComputeHash(vb.Prev(), b); got != vb.Hash {
 				t.Errorf("ComputeHash = %s, want %s", got, vb.Hash)
 			}
-			if err := chain.Validate(b, vb.prev(), vb.Height, mainDifficulty); err != nil {
+			if err := chain.Validate(b, vb.Prev(), vb.Height, mainDifficulty); err != nil {
 				t.Errorf("Validate: %v", err)
 			}
 			if err := chain.CheckFields(b, mainDifficulty); err != nil {
 				t.Errorf("CheckFields: %v", err)
 			}
-			if !reflect.DeepEqual(b, vb.block()) {
+			if !reflect.DeepEqual(b, vb.Copy()) {
 				t.Errorf("validation modified the block: %+v", b)
 			}
 		})
 	}
 	// Two chains of two verified blocks each: genesis and its successor.
 	if n < 4 {
-		t.Fatalf("only %d verified blocks in %s, want at least 4", n, vectorsPath)
+		t.Fatalf("only %d verified blocks in the vectors, want at least 4", n)
 	}
 }
 
 func TestVectorsPreimages(t *testing.T) {
-	v := loadVectors(t)
+	v := vectors.Load(t)
 	for _, tc := range []struct {
 		key    string
 		height int
@@ -165,9 +82,9 @@ func TestVectorsPreimages(t *testing.T) {
 			if !ok {
 				t.Fatalf("vectors: no preimages_hex[%q]", tc.key)
 			}
-			vb := v.findBlock(t, "fall2024-main", tc.height)
-			b := vb.block()
-			got := chain.Preimage(vb.prev(), b)
+			vb := v.Find(t, "fall2024-main", tc.height)
+			b := vb.Copy()
+			got := chain.Preimage(vb.Prev(), b)
 			if gotHex := hex.EncodeToString(got); gotHex != wantHex {
 				t.Fatalf("Preimage hex mismatch\n got %s\nwant %s", gotHex, wantHex)
 			}
@@ -190,15 +107,15 @@ func TestVectorsPreimages(t *testing.T) {
 }
 
 func TestVectorsUnverifiedBlocks(t *testing.T) {
-	v := loadVectors(t)
+	v := vectors.Load(t)
 	n := 0
 	for _, vb := range v.Blocks {
 		if vb.Verified {
 			continue
 		}
 		n++
-		t.Run(vb.name(), func(t *testing.T) {
-			b := vb.block()
+		t.Run(vb.Name(), func(t *testing.T) {
+			b := vb.Copy()
 			if err := chain.CheckFields(b, mainDifficulty); err != nil {
 				t.Fatalf("CheckFields: %v", err)
 			}
@@ -211,14 +128,14 @@ func TestVectorsUnverifiedBlocks(t *testing.T) {
 		})
 	}
 	if n == 0 {
-		t.Fatalf("no unverified blocks in %s", vectorsPath)
+		t.Fatalf("no unverified blocks in the vectors")
 	}
 }
 
 func TestVectorsNegative(t *testing.T) {
-	v := loadVectors(t)
+	v := vectors.Load(t)
 	if len(v.Negative) == 0 {
-		t.Fatalf("no negative example in %s", vectorsPath)
+		t.Fatalf("no negative example in the vectors")
 	}
 	for i, neg := range v.Negative {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -246,20 +163,20 @@ func TestVectorsNegative(t *testing.T) {
 // TestAlteredRealBlock alters one thing of a real block at a time; every
 // alteration must be rejected with the right error.
 func TestAlteredRealBlock(t *testing.T) {
-	v := loadVectors(t)
-	genesis := v.findBlock(t, "fall2024-main", 0)
-	vb := v.findBlock(t, "fall2024-main", 1)
-	prev := vb.prev()
+	v := vectors.Load(t)
+	genesis := v.Find(t, "fall2024-main", 0)
+	vb := v.Find(t, "fall2024-main", 1)
+	prev := vb.Prev()
 	if prev != genesis.Hash {
 		t.Fatalf("vectors: block 1's prev %s is not the genesis hash %s", prev, genesis.Hash)
 	}
-	if err := chain.Validate(vb.block(), prev, 1, mainDifficulty); err != nil {
+	if err := chain.Validate(vb.Copy(), prev, 1, mainDifficulty); err != nil {
 		t.Fatalf("unaltered block: %v", err)
 	}
 	if chain.MeetsDifficulty(vb.Hash, mainDifficulty+1) {
 		t.Fatalf("precondition: %s already meets difficulty %d", vb.Hash, mainDifficulty+1)
 	}
-	g := genesis.block()
+	g := genesis.Copy()
 
 	for _, tc := range []struct {
 		name       string
@@ -326,7 +243,7 @@ func TestAlteredRealBlock(t *testing.T) {
 		{name: "hash not meeting difficulty", alter: func(b *chain.Block) { b.Hash = b.Hash[:63] + "1" }, want: chain.ErrDifficulty},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base, p, h, d := vb.block(), prev, 1, mainDifficulty
+			base, p, h, d := vb.Copy(), prev, 1, mainDifficulty
 			if tc.base != nil {
 				base, p, h = tc.base.Clone(), "", 0
 			}
@@ -353,7 +270,7 @@ func TestAlteredRealBlock(t *testing.T) {
 		})
 	}
 	// The original is untouched by all of this.
-	if err := chain.Validate(vb.block(), prev, 1, mainDifficulty); err != nil {
+	if err := chain.Validate(vb.Copy(), prev, 1, mainDifficulty); err != nil {
 		t.Fatalf("unaltered block after the table: %v", err)
 	}
 }
@@ -443,9 +360,9 @@ func TestLimitsWithCorrectHash(t *testing.T) {
 // TestMessageBoundariesAreNotHashed documents a consequence of the hash rule
 // (no separators): moving the boundary between two messages keeps the hash.
 func TestMessageBoundariesAreNotHashed(t *testing.T) {
-	v := loadVectors(t)
-	vb := v.findBlock(t, "fall2024-main", 0)
-	b := vb.block()
+	v := vectors.Load(t)
+	vb := v.Find(t, "fall2024-main", 0)
+	b := vb.Copy()
 	b.Messages[0], b.Messages[1] = "Keep i", "tsimple."
 	if vb.Messages[0] != "Keep it" || vb.Messages[1] != "simple." {
 		t.Fatalf("vectors: unexpected genesis messages %q", vb.Messages)
@@ -563,15 +480,15 @@ func TestIsHash(t *testing.T) {
 }
 
 func TestCheckFieldsDoesNotNeedPrev(t *testing.T) {
-	v := loadVectors(t)
+	v := vectors.Load(t)
 	for _, vb := range v.Blocks {
-		if err := chain.CheckFields(vb.block(), mainDifficulty); err != nil {
-			t.Errorf("%s: CheckFields: %v", vb.name(), err)
+		if err := chain.CheckFields(vb.Copy(), mainDifficulty); err != nil {
+			t.Errorf("%s: CheckFields: %v", vb.Name(), err)
 		}
 	}
 	// A nil or empty message list is within the limits (accepted when
 	// receiving), but negative heights are not.
-	b := v.findBlock(t, "fall2024-main", 1).block()
+	b := v.Find(t, "fall2024-main", 1).Copy()
 	b.Messages = nil
 	if err := chain.CheckFields(b, mainDifficulty); err != nil {
 		t.Errorf("CheckFields with no messages: %v", err)
@@ -581,8 +498,8 @@ func TestCheckFieldsDoesNotNeedPrev(t *testing.T) {
 }
 
 func TestCloneIsDeep(t *testing.T) {
-	v := loadVectors(t)
-	orig := v.findBlock(t, "fall2024-main", 0).block()
+	v := vectors.Load(t)
+	orig := v.Find(t, "fall2024-main", 0).Copy()
 	c := orig.Clone()
 	if c == orig {
 		t.Fatal("Clone returned the same pointer")
@@ -673,9 +590,9 @@ func TestExtendBuildsValidChain(t *testing.T) {
 }
 
 func BenchmarkValidate(b *testing.B) {
-	v := loadVectors(b)
-	vb := v.findBlock(b, "fall2024-main", 1)
-	blk, prev := vb.block(), vb.prev()
+	v := vectors.Load(b)
+	vb := v.Find(b, "fall2024-main", 1)
+	blk, prev := vb.Copy(), vb.Prev()
 	if err := chain.Validate(blk, prev, 1, mainDifficulty); err != nil {
 		b.Fatalf("Validate: %v", err)
 	}
@@ -690,9 +607,9 @@ func BenchmarkValidate(b *testing.B) {
 // BenchmarkComputeHash is the hash rule alone on a real block: the
 // preimage, SHA-256 and the hex digest.
 func BenchmarkComputeHash(b *testing.B) {
-	v := loadVectors(b)
-	vb := v.findBlock(b, "fall2024-main", 1)
-	blk, prev := vb.block(), vb.prev()
+	v := vectors.Load(b)
+	vb := v.Find(b, "fall2024-main", 1)
+	blk, prev := vb.Copy(), vb.Prev()
 	b.SetBytes(int64(len(chain.Preimage(prev, blk))))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -705,9 +622,9 @@ func BenchmarkComputeHash(b *testing.B) {
 // BenchmarkSHA256Preimage is the floor of ComputeHash and Validate:
 // crypto/sha256 over the same preimage, built once.
 func BenchmarkSHA256Preimage(b *testing.B) {
-	v := loadVectors(b)
-	vb := v.findBlock(b, "fall2024-main", 1)
-	pre := chain.Preimage(vb.prev(), vb.block())
+	v := vectors.Load(b)
+	vb := v.Find(b, "fall2024-main", 1)
+	pre := chain.Preimage(vb.Prev(), vb.Copy())
 	b.SetBytes(int64(len(pre)))
 	var sink byte
 	for b.Loop() {

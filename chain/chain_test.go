@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"blockpeer/chain"
+	"blockpeer/internal/vectors"
 )
 
 // testDifficulty keeps mining cheap: about 256 hashes per block.
@@ -98,24 +99,24 @@ func TestNewEmptyChain(t *testing.T) {
 }
 
 func TestAppendRealBlocks(t *testing.T) {
-	v := loadVectors(t)
+	v := vectors.Load(t)
 	for _, name := range []string{"fall2024-main", "fall2023-main-chain1"} {
 		t.Run(name, func(t *testing.T) {
-			g, b1 := v.findBlock(t, name, 0), v.findBlock(t, name, 1)
+			g, b1 := v.Find(t, name, 0), v.Find(t, name, 1)
 			c, err := chain.New(mainDifficulty, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Block 1 cannot come first.
-			wantErr(t, c.Append(b1.block()), chain.ErrHeight)
+			wantErr(t, c.Append(b1.Copy()), chain.ErrHeight)
 			assertChain(t, c, nil)
-			if err := c.Append(g.block()); err != nil {
+			if err := c.Append(g.Copy()); err != nil {
 				t.Fatalf("Append genesis: %v", err)
 			}
 			if c.HashAt(-1) != "" {
 				t.Fatalf("HashAt(-1) = %q", c.HashAt(-1))
 			}
-			if err := c.Append(b1.block()); err != nil {
+			if err := c.Append(b1.Copy()); err != nil {
 				t.Fatalf("Append block 1: %v", err)
 			}
 			assertChain(t, c, []string{g.Hash, b1.Hash})
@@ -186,15 +187,15 @@ func TestAppendRefusesBadBlocks(t *testing.T) {
 }
 
 func TestAppendGenesisNeedsDifficulty(t *testing.T) {
-	v := loadVectors(t)
-	g := v.findBlock(t, "fall2024-main", 0)
+	v := vectors.Load(t)
+	g := v.Find(t, "fall2024-main", 0)
 	// The real genesis does not end with 9 zeros: a difficulty-9 chain
 	// (the competition network) refuses it.
 	c, err := chain.New(mainDifficulty+1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, c.Append(g.block()), chain.ErrDifficulty)
+	wantErr(t, c.Append(g.Copy()), chain.ErrDifficulty)
 	assertChain(t, c, nil)
 }
 

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"blockpeer/chain"
+	"blockpeer/internal/vectors"
 )
 
 // msgSep separates the extra messages packed into FuzzValidate's "more"
@@ -139,7 +140,7 @@ func checkOne(t *testing.T, b *chain.Block, prev string, height, difficulty int)
 // block with its hash recomputed is also checked, so that the limits are
 // exercised on blocks whose hash is right.
 func FuzzValidate(f *testing.F) {
-	v := loadVectors(f)
+	v := vectors.Load(f)
 	join := func(ms []string) (m1, m2, more string) {
 		switch {
 		case len(ms) == 0:
@@ -152,14 +153,14 @@ func FuzzValidate(f *testing.F) {
 	}
 	for _, vb := range v.Blocks {
 		m1, m2, more := join(vb.Messages)
-		f.Add(vb.MinedBy, m1, m2, more, uint8(len(vb.Messages)), vb.Nonce, vb.Timestamp, vb.Hash, vb.Height, vb.prev(), int8(mainDifficulty))
+		f.Add(vb.MinedBy, m1, m2, more, uint8(len(vb.Messages)), vb.Nonce, vb.Timestamp, vb.Hash, vb.Height, vb.Prev(), int8(mainDifficulty))
 	}
 	for _, neg := range v.Negative {
 		m1, m2, more := join(neg.Messages)
 		f.Add(neg.MinedBy, m1, m2, more, uint8(len(neg.Messages)), neg.Nonce, neg.Timestamp, neg.ClaimedHash, 0, "", int8(mainDifficulty))
 	}
-	g := v.findBlock(f, "fall2024-main", 0)
-	b1 := v.findBlock(f, "fall2024-main", 1)
+	g := v.Find(f, "fall2024-main", 0)
+	b1 := v.Find(f, "fall2024-main", 1)
 	zero := strings.Repeat("0", 64)
 	e20, e21 := strings.Repeat("é", 20), strings.Repeat("é", 21)
 	ten := strings.Repeat("m"+msgSep, 7) + "m" // 8 extra messages: 10 in all

@@ -3,12 +3,9 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +15,7 @@ import (
 
 	"blockpeer/chain"
 	"blockpeer/client"
+	"blockpeer/internal/vectors"
 	"blockpeer/peer"
 	"blockpeer/protocol"
 )
@@ -481,32 +479,12 @@ func TestCheckEmptyChain(t *testing.T) {
 }
 
 // TestCheckRealBlocks: a peer serving the first two real blocks of the
-// Fall 2024 chain (../../shared/vectors.json) passes at the course's
+// Fall 2024 chain (the spec's vectors) passes at the course's
 // difficulty 8, and get marks the real block 1 valid.
 func TestCheckRealBlocks(t *testing.T) {
 	t.Parallel() // waits out 1 s timeouts (gossip-forward) on its own ports
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "vectors.json"))
-	if err != nil {
-		t.Fatalf("read test vectors: %v", err)
-	}
-	var v struct {
-		Blocks []struct {
-			Chain string `json:"chain"`
-			chain.Block
-		} `json:"blocks"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatal(err)
-	}
-	var blocks []*chain.Block
-	for _, b := range v.Blocks {
-		if b.Chain == "fall2024-main" && b.Height == len(blocks) {
-			blocks = append(blocks, &b.Block)
-		}
-	}
-	if len(blocks) != 2 {
-		t.Fatalf("%d consecutive fall2024-main blocks from genesis in the vectors, want 2", len(blocks))
-	}
+	v := vectors.Load(t)
+	blocks := []*chain.Block{v.Find(t, "fall2024-main", 0).Copy(), v.Find(t, "fall2024-main", 1).Copy()}
 	p := startBroken(t, correct, blocks)
 	cfg := checkConfig(p.addr())
 	cfg.Difficulty = 8

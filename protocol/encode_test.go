@@ -4,43 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"blockpeer/chain"
+	"blockpeer/internal/vectors"
 )
-
-// vectorsPath is the shared test vectors file (../../shared from here).
-var vectorsPath = filepath.Join("..", "..", "shared", "vectors.json")
-
-type vectorBlock struct {
-	Chain    string  `json:"chain"`
-	Verified bool    `json:"verified"`
-	PrevHash *string `json:"prev_hash"`
-	chain.Block
-}
-
-// loadVectors returns the real blocks of vectors.json.
-func loadVectors(t testing.TB) []vectorBlock {
-	t.Helper()
-	data, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatalf("read test vectors: %v", err)
-	}
-	var v struct {
-		Blocks []vectorBlock `json:"blocks"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatalf("decode %s: %v", vectorsPath, err)
-	}
-	if len(v.Blocks) == 0 {
-		t.Fatalf("%s: no blocks", vectorsPath)
-	}
-	return v.Blocks
-}
 
 func mustEncode(t testing.TB, m Message) []byte {
 	t.Helper()
@@ -78,9 +48,9 @@ func checkWire(t testing.TB, enc []byte, typ string) {
 }
 
 func TestEncodeRoundTripVectors(t *testing.T) {
-	for _, v := range loadVectors(t) {
+	for _, v := range vectors.Load(t).Blocks {
 		b := v.Block
-		t.Run(v.Chain+"/"+itoa(b.Height), func(t *testing.T) {
+		t.Run(v.Name(), func(t *testing.T) {
 			orig := b.Clone()
 			enc := mustEncode(t, GetBlockReply{Height: b.Height, Block: &b})
 			checkWire(t, enc, TypeGetBlockReply)
@@ -103,21 +73,12 @@ func TestEncodeRoundTripVectors(t *testing.T) {
 			}
 			// A verified block still validates after the round trip.
 			if v.Verified {
-				prev := ""
-				if v.PrevHash != nil {
-					prev = *v.PrevHash
-				}
-				if err := chain.Validate(r.Block, prev, b.Height, 8); err != nil {
+				if err := chain.Validate(r.Block, v.Prev(), b.Height, 8); err != nil {
 					t.Errorf("round-tripped block does not validate: %v", err)
 				}
 			}
 		})
 	}
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // A GetBlockReply is encoded from its Block alone: Height and Problem are

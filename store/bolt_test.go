@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"blockpeer/chain"
+	"blockpeer/internal/vectors"
 	"blockpeer/store"
 )
 
@@ -104,15 +105,15 @@ func TestBoltStoreReopen(t *testing.T) {
 // TestBoltStoreRealAndAwkwardBlocks round-trips real blocks and blocks whose
 // strings JSON escapes (HTML characters, U+2028, multi-byte, quotes).
 func TestBoltStoreRealAndAwkwardBlocks(t *testing.T) {
-	v := loadVectors(t)
+	v := vectors.Load(t)
 	dir := t.TempDir()
 
 	t.Run("real", func(t *testing.T) {
 		path := filepath.Join(dir, "real.db")
-		g, b1 := v.findBlock(t, "fall2024-main", 0), v.findBlock(t, "fall2024-main", 1)
+		g, b1 := v.Find(t, "fall2024-main", 0), v.Find(t, "fall2024-main", 1)
 		c := openChain(t, path, mainDifficulty)
-		for _, b := range []vecBlock{g, b1} {
-			if err := c.Append(b.block()); err != nil {
+		for _, b := range []vectors.Block{g, b1} {
+			if err := c.Append(b.Copy()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -121,7 +122,7 @@ func TestBoltStoreRealAndAwkwardBlocks(t *testing.T) {
 		defer c.Close()
 		assertChain(t, c, []string{g.Hash, b1.Hash})
 		got, _ := c.Block(0)
-		if !reflect.DeepEqual(got, g.block()) {
+		if !reflect.DeepEqual(got, g.Copy()) {
 			t.Fatalf("genesis reloaded as %+v", got)
 		}
 	})

@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"blockpeer/chain"
+	"blockpeer/internal/vectors"
 	"blockpeer/store"
 )
 
 func TestChainFileRoundTrip(t *testing.T) {
-	v := loadVectors(t)
-	real := []*chain.Block{v.findBlock(t, "fall2024-main", 0).block(), v.findBlock(t, "fall2024-main", 1).block()}
+	v := vectors.Load(t)
+	real := []*chain.Block{v.Find(t, "fall2024-main", 0).Copy(), v.Find(t, "fall2024-main", 1).Copy()}
 	awkward := chain.Extend(nil, 3, testDifficulty, "<a&b>", 1)
 	awkward[1].Messages = []string{"line\u2028sep", `"q" \ x`, "日本語😀"}
 	for name, blocks := range map[string][]*chain.Block{"real": real, "awkward": awkward, "empty": nil} {

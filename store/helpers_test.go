@@ -1,8 +1,6 @@
 package store_test
 
 import (
-	"encoding/json"
-	"os"
 	"reflect"
 	"regexp"
 	"testing"
@@ -15,47 +13,6 @@ const testDifficulty = 2
 
 // mainDifficulty is the difficulty of the course's main network.
 const mainDifficulty = 8
-
-// vectorsPath is the shared file of real blocks, relative to this package.
-const vectorsPath = "../../shared/vectors.json"
-
-// vecBlock is a block of the shared vectors.
-type vecBlock struct {
-	Chain string `json:"chain"`
-	chain.Block
-}
-
-func (v vecBlock) block() *chain.Block { return v.Block.Clone() }
-
-type vectors struct {
-	Blocks []vecBlock `json:"blocks"`
-}
-
-// loadVectors reads the shared real blocks; a missing file fails the test.
-func loadVectors(tb testing.TB) *vectors {
-	tb.Helper()
-	data, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		tb.Fatalf("cannot read the shared test vectors %s: %v", vectorsPath, err)
-	}
-	var v vectors
-	if err := json.Unmarshal(data, &v); err != nil || len(v.Blocks) == 0 {
-		tb.Fatalf("cannot decode %s (%d blocks): %v", vectorsPath, len(v.Blocks), err)
-	}
-	return &v
-}
-
-// findBlock returns the vector block of chainName at height.
-func (v *vectors) findBlock(tb testing.TB, chainName string, height int) vecBlock {
-	tb.Helper()
-	for _, b := range v.Blocks {
-		if b.Chain == chainName && b.Height == height {
-			return b
-		}
-	}
-	tb.Fatalf("vectors: no block %s/%d", chainName, height)
-	return vecBlock{}
-}
 
 func blockHashes(blocks []*chain.Block) []string {
 	out := make([]string, len(blocks))
