@@ -603,9 +603,7 @@ func (s *Sync) requeue(b *backer) {
 // stall ends a sync that verified nothing for StallTimeout (its backers
 // may be slow, or one of them loops us); it blames nobody.
 func (s *Sync) stall(now time.Time) {
-	if s.extended && s.from+len(s.verified) >= s.target.Height {
-		s.to = s.from + len(s.verified) // the extra block was optional
-		s.phase = Done
+	if s.endWithoutExtra() {
 		return
 	}
 	s.phase = Failed
@@ -613,14 +611,24 @@ func (s *Sync) stall(now time.Time) {
 		s.cfg.StallTimeout, len(s.verified), s.to-s.from, now.Sub(s.lastProgress).Round(time.Millisecond))
 }
 
+// endWithoutExtra ends the sync as done when all it lacks is the one block
+// asked past the target's height (see atTop), which was optional; it
+// reports whether it did.
+func (s *Sync) endWithoutExtra() bool {
+	if !s.extended || s.from+len(s.verified) < s.target.Height {
+		return false
+	}
+	s.to = s.from + len(s.verified)
+	s.phase = Done
+	return true
+}
+
 // fail ends the sync once no backer is left.
 func (s *Sync) fail() {
 	if s.phase >= Done {
 		return
 	}
-	if s.extended && s.from+len(s.verified) >= s.target.Height {
-		s.to = s.from + len(s.verified) // the extra block was optional
-		s.phase = Done
+	if s.endWithoutExtra() {
 		return
 	}
 	s.phase = Failed
